@@ -1,0 +1,9 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from annotations.services import assignments_expire
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def assignments_expire_task() -> int:
+    return assignments_expire()

@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotations.models import Assignment, Campaign
+from annotations.services import EXPIRY_MARGIN, assignments_expire
+from tests.factories import AssignmentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def overdue_assignment(*, by: timedelta, **kwargs) -> Assignment:
+    issued = timezone.now() - timedelta(seconds=45) - by
+    assignment = AssignmentFactory(issued_at=issued, **kwargs)
+    assignment.item.taken = 1
+    assignment.item.save()
+    return assignment
+
+
+def test_abandoned_assignment_expires_and_its_item_returns_to_the_pool():
+    assignment = overdue_assignment(by=timedelta(seconds=5) + EXPIRY_MARGIN + timedelta(seconds=1))
+
+    assert assignments_expire() == 1
+
+    assignment.refresh_from_db()
+    assignment.item.refresh_from_db()
+    assert assignment.state == Assignment.State.EXPIRED
+    assert assignment.item.taken == 0
+
+
+def test_assignment_inside_grace_and_margin_stays_open():
+    assignment = overdue_assignment(by=timedelta(seconds=30))
+
+    assert assignments_expire() == 0
+
+    assignment.refresh_from_db()
+    assert assignment.state == Assignment.State.OPEN
+
+
+def test_answered_assignments_are_left_alone():
+    assignment = overdue_assignment(by=timedelta(hours=1), state=Assignment.State.ANSWERED)
+
+    assert assignments_expire() == 0
+    assignment.item.refresh_from_db()
+    assert assignment.item.taken == 1
+
+
+def test_draft_campaigns_are_not_swept():
+    overdue_assignment(by=timedelta(hours=1), rater__campaign__status=Campaign.Status.DRAFT)
+    assert assignments_expire() == 0

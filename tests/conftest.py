@@ -1,0 +1,111 @@
+"""Fixtures shared by every test. Services the tests need (PostgreSQL, Redis, a Celery worker,
+Chromium) are real; a test that needs one fails, never skips, when it is missing."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from legibility.celery import app as celery_app
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process() -> Iterator[None]:
+    """Unit tests run tasks eagerly; the worker fixture switches this off for its tests."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def require_postgres() -> None:
+    if connection.vendor != "postgresql":
+        pytest.fail(
+            "this test needs PostgreSQL: set DATABASE_URL (make test defaults it to "
+            "postgres://postgres@127.0.0.1:5432/test)"
+        )
+
+
+def require_redis() -> str:
+    url = settings.REDIS_URL
+    if not url:
+        pytest.fail("this test needs Redis: set REDIS_URL (make test defaults it)")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis at {url} does not answer: {error}")
+    return url
+
+
+def database_url() -> str:
+    """The URL of the database this test session uses (pytest-django's test database)."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def wait_for_worker(process: subprocess.Popen[bytes], *, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Celery worker exited with status {process.returncode}")
+        if celery_app.control.ping(timeout=0.5):
+            return
+    pytest.fail("the Celery worker did not answer a ping within 30 s")
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery worker`` process over Redis, on this session's test database.
+
+    Tasks sent while it runs go through the broker (not eagerly in-process)."""
+    require_postgres()
+    redis_url = require_redis()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "legibility.settings",
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    hostname = f"test-{uuid.uuid4().hex[:8]}@%h"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "legibility", "worker", "--pool", "solo",
+         "--loglevel", "INFO", "--purge", "--without-gossip", "--without-mingle",
+         "--hostname", hostname],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    celery_app.conf.task_always_eager = False
+    try:
+        wait_for_worker(process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium")
+    return CHROMIUM

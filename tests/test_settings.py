@@ -1,0 +1,73 @@
+"""Settings come only from the environment; each case runs Django in a fresh process."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+PRINT_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "from legibility.celery import app; "
+    "print(s.DATABASES['default']['ENGINE'], app.conf.task_always_eager, app.conf.broker_url)"
+)
+STRONG_KEY = "k" * 10 + "Zq8vR2xLp0aW7nT4eYbC6uJ3mH9sD1fG5jK8lQ2wE4rT6yU"
+
+
+def run_django(code_or_args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "DEBUG",
+            "ALLOWED_HOSTS",
+            "HTTPS_ONLY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
+    }
+    clean.update(env, DJANGO_SETTINGS_MODULE="legibility.settings")
+    return subprocess.run(
+        [sys.executable, *code_or_args], cwd=REPO, env=clean, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_nothing_set_means_sqlite_and_tasks_in_process():
+    result = run_django(["-c", PRINT_SETTINGS])
+    assert result.returncode == 0, result.stderr
+    engine, eager, broker = result.stdout.split()
+    assert engine == "django.db.backends.sqlite3"
+    assert eager == "True"
+    assert broker == "memory://"
+
+
+def test_database_and_redis_urls_switch_to_postgres_and_a_broker():
+    result = run_django(
+        ["-c", PRINT_SETTINGS],
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    engine, eager, broker = result.stdout.split()
+    assert engine == "django.db.backends.postgresql"
+    assert eager == "False"
+    assert broker == "redis://127.0.0.1:6379/0"
+
+
+def test_missing_secret_key_with_debug_off_stops_start_up_with_a_clear_message():
+    result = run_django(["manage.py", "check"], DEBUG="0", ALLOWED_HOSTS="example.org")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_deploy_check_is_clean_with_debug_off():
+    result = run_django(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DEBUG="0", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="legibility.example.org",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
