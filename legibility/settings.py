@@ -94,8 +94,8 @@ TEMPLATES = [
 # BEGIN, so two concurrent writers queue instead of failing with "database is locked" mid-way.
 SQLITE_PATH = BASE_DIR / "db.sqlite3"
 DATABASES = {
-    "default": dj_database_url.config(
-        env="DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}", conn_max_age=60
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -45,6 +45,12 @@ def test_nothing_set_means_sqlite_and_tasks_in_process():
     assert broker == "memory://"
 
 
+def test_empty_variables_count_as_unset():
+    result = run_django(["-c", PRINT_SETTINGS], DATABASE_URL="", REDIS_URL="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == ["django.db.backends.sqlite3", "True"]
+
+
 def test_database_and_redis_urls_switch_to_postgres_and_a_broker():
     result = run_django(
         ["-c", PRINT_SETTINGS],
