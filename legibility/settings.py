@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "legibility",
@@ -159,6 +160,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Push prover samples, manage campaigns and read legibility curves.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the installed sidecar package, never from a CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery. No REDIS_URL: tasks run eagerly in the calling process, so the demo needs no broker.

@@ -27,3 +27,14 @@ def test_wrong_password_keeps_the_user_on_the_login_page(live_server, page):
 
     assert "/accounts/login/" in page.url
     assert page.locator(".errorlist").is_visible()
+
+
+def test_api_docs_render_in_the_browser_without_a_cdn(live_server, page):
+    StaffFactory(username="researcher")
+    page.goto(f"{live_server.url}/accounts/login/?next=/api/docs/")
+    page.fill("#id_username", "researcher")
+    page.fill("#id_password", "a-long-test-password")
+    page.click("button[type=submit]")
+
+    page.wait_for_selector("text=/api/v1/campaigns/", timeout=10_000)
+    assert "Legibility API" in page.locator("body").inner_text()
