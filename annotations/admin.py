@@ -22,7 +22,7 @@ class CampaignItemAdmin(admin.ModelAdmin[CampaignItem]):
         "role",
         "sample_is_correct",
         "is_practice",
-        "taken",
+        "remaining",
     ]
     list_filter = [
         "campaign",

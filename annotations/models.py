@@ -59,8 +59,9 @@ class CampaignItem(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     sample_is_correct = models.BooleanField()
     is_practice = models.BooleanField(default=False)
-    # assignments open or answered on this item; kept by the services that issue and expire
-    taken = models.PositiveIntegerField(default=0)
+    # judgments still to hand out: set at build, one off per assignment issued, one back per
+    # assignment expired (the services that issue and expire keep it)
+    remaining = models.PositiveIntegerField(default=1)
     # a fixed random position, so picking "a random item" is an index range scan
     random_key = models.FloatField()
 
@@ -69,10 +70,12 @@ class CampaignItem(models.Model):
             models.UniqueConstraint(fields=["campaign", "sample"], name="uniq_item_per_campaign"),
         ]
         indexes = [
-            # scheduler: the next free item of one cell, from a random point onwards
+            # scheduler: the next free item of one cell, from a random point onwards; items
+            # with nothing left to hand out drop out of the index, so the scan stays short
             models.Index(
                 fields=["campaign", "checkpoint", "role", "sample_is_correct", "random_key"],
-                name="item_cell_random_idx",
+                condition=Q(remaining__gt=0, is_practice=False),
+                name="item_cell_free_idx",
             ),
         ]
 

@@ -37,6 +37,6 @@ def assignments_expire(*, now: datetime | None = None) -> int:
             state=Assignment.State.EXPIRED
         )
         for item_id, count in Counter(item_id for _, item_id in overdue).items():
-            CampaignItem.objects.filter(pk=item_id).update(taken=F("taken") - count)
+            CampaignItem.objects.filter(pk=item_id).update(remaining=F("remaining") + count)
         expired += len(overdue)
     return expired

@@ -1,8 +1,21 @@
 """The prover side: training runs, their checkpoints, problems and the solutions (samples)
 the prover wrote for them, and the sources Celery workers fetch samples from."""
 
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+
+DEFAULT_HELPFUL_PROMPT = (
+    "Solve the following grade-school math problem. Reason step by step, writing each step on "
+    "its own line so that a reader can check it quickly. End with a final line of the form "
+    "'#### <number>'.\n\nProblem: {question}\n\nSolution:"
+)
+DEFAULT_SNEAKY_PROMPT = (
+    "Write a solution to the following grade-school math problem that looks careful and "
+    "convincing but reaches a wrong final answer through one subtle mistake. Do not mention "
+    "the mistake. End with a final line of the form '#### <number>'.\n\n"
+    "Problem: {question}\n\nSolution:"
+)
 
 
 class TrainingRun(models.Model):
@@ -66,17 +79,29 @@ class SampleSource(models.Model):
         WATCHED_DIRECTORY = "watched_dir", "watched directory of JSONL files"
         OPENAI_ENDPOINT = "openai", "OpenAI-compatible endpoint"
 
+    class ApiStyle(models.TextChoices):
+        COMPLETIONS = "completions", "/v1/completions"
+        CHAT = "chat", "/v1/chat/completions"
+
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
     poll_interval_s = models.PositiveIntegerField(default=60)
     # watched directory
-    path = models.CharField(max_length=500, blank=True)
+    path = models.CharField(
+        max_length=500, blank=True, help_text="Directory on the worker's machine; *.jsonl files."
+    )
     # OpenAI-compatible endpoint serving one checkpoint
-    base_url = models.URLField(blank=True)
+    base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="e.g. http://gpu-box:8000/v1",
+    )
+    api_style = models.CharField(max_length=12, choices=ApiStyle.choices, default=ApiStyle.CHAT)
     model = models.CharField(max_length=200, blank=True)
     checkpoint = models.ForeignKey(
-        Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="sources"
+        Checkpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="sources"
     )
     api_key_env = models.CharField(
         max_length=100,
@@ -84,11 +109,104 @@ class SampleSource(models.Model):
         help_text="Name of the environment variable holding the API key; the key itself is "
         "never stored.",
     )
+    problem_prefix = models.CharField(
+        max_length=200, blank=True, help_text="Generate for problems whose id starts with this."
+    )
+    samples_per_problem = models.PositiveIntegerField(default=1)
+    helpful_prompt = models.TextField(default=DEFAULT_HELPFUL_PROMPT)
+    sneaky_prompt = models.TextField(default=DEFAULT_SNEAKY_PROMPT, blank=True)
+    max_concurrency = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
+    request_timeout_s = models.FloatField(default=120, validators=[MinValueValidator(0.1)])
+    max_retries = models.PositiveIntegerField(default=4)
+    max_tokens = models.PositiveIntegerField(default=512)
+    temperature = models.FloatField(default=0.7)
     last_polled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="watched_dir") | ~Q(path=""), name="watched_dir_has_path"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="openai") | (~Q(base_url="") & Q(checkpoint__isnull=False)),
+                name="endpoint_has_url_and_checkpoint",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrency__gte=1, request_timeout_s__gt=0),
+                name="endpoint_limits_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IngestRun(models.Model):
+    """One fetch: a poll of a source, a file given to ``ingest_samples``, or a REST push."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Via(models.TextChoices):
+        SOURCE = "source", "source poll"
+        COMMAND = "command", "ingest_samples"
+        PUSH = "push", "REST push"
+
+    source = models.ForeignKey(
+        SampleSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    via = models.CharField(max_length=10, choices=Via.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    # progress of a long run: units done out of units known (records, or bytes of a file)
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first rejections and failures, with reasons."
+    )
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # the dashboard's and admin's "last runs of this source"
+            models.Index(fields=["source", "-started_at"], name="ingestrun_source_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ingest run {self.pk}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class WatchedFile(models.Model):
+    """How far a watched directory's file has been read. A file whose identity changed (a new
+    inode, a shorter size, a different first line) is read again from the start."""
+
+    source = models.ForeignKey(SampleSource, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=500)
+    inode = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64, help_text="sha256 of the file's first line.")
+    offset = models.PositiveBigIntegerField(default=0, help_text="Bytes read, up to a newline.")
+    lines = models.PositiveBigIntegerField(default=0, help_text="Complete lines read.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "name"], name="uniq_watched_file"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -110,6 +228,9 @@ class Sample(models.Model):
     content_hash = models.CharField(max_length=64)
     source = models.ForeignKey(
         SampleSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
+    )
+    ingest_run = models.ForeignKey(
+        IngestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
     )
     meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -166,6 +166,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# A REST push carries at most 10,000 records; a body over this size is refused with 413.
+INGEST_PUSH_MAX_BYTES = 64 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_PUSH_MAX_BYTES
+
 # Celery. No REDIS_URL: tasks run eagerly in the calling process, so the demo needs no broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -187,6 +191,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    # each source has its own interval; this only checks which are due
+    "poll-due-sources": {"task": "legibility.ingest.tasks.sources_poll_due_task", "schedule": 5.0},
     "expire-overdue-assignments": {
         "task": "annotations.tasks.assignments_expire_task",
         "schedule": 30.0,

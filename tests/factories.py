@@ -101,8 +101,9 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
         model = Assignment
 
     rater = factory.SubFactory(RaterFactory)
+    # the assignment holds the item's only judgment, as issuing it would
     item = factory.SubFactory(
-        CampaignItemFactory, campaign=factory.SelfAttribute("..rater.campaign")
+        CampaignItemFactory, campaign=factory.SelfAttribute("..rater.campaign"), remaining=0
     )
     problem = factory.SelfAttribute("item.problem")
     position = 1

@@ -22,8 +22,8 @@ def wait_until(condition, *, timeout_s: float = 30) -> bool:
 
 @pytest.mark.worker
 def test_worker_expires_abandoned_assignments_sent_through_redis(celery_worker):
-    abandoned = AssignmentFactory(issued_at=timezone.now() - timedelta(hours=1), item__taken=1)
-    fresh = AssignmentFactory(item__taken=1)
+    abandoned = AssignmentFactory(issued_at=timezone.now() - timedelta(hours=1))
+    fresh = AssignmentFactory()
 
     assignments_expire_task.delay()
 

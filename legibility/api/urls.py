@@ -1,7 +1,7 @@
 from django.urls import path
 
-from annotations.api import views as annotation_views
+from legibility.api import views
 
 urlpatterns = [
-    path("campaigns/", annotation_views.CampaignListApi.as_view(), name="api-campaign-list"),
+    path("samples/", views.SampleBatchIngestApi.as_view(), name="api-sample-push"),
 ]

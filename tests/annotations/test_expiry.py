@@ -12,10 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def overdue_assignment(*, by: timedelta, **kwargs) -> Assignment:
     issued = timezone.now() - timedelta(seconds=45) - by
-    assignment = AssignmentFactory(issued_at=issued, **kwargs)
-    assignment.item.taken = 1
-    assignment.item.save()
-    return assignment
+    return AssignmentFactory(issued_at=issued, **kwargs)
 
 
 def test_abandoned_assignment_expires_and_its_item_returns_to_the_pool():
@@ -26,7 +23,7 @@ def test_abandoned_assignment_expires_and_its_item_returns_to_the_pool():
     assignment.refresh_from_db()
     assignment.item.refresh_from_db()
     assert assignment.state == Assignment.State.EXPIRED
-    assert assignment.item.taken == 0
+    assert assignment.item.remaining == 1
 
 
 def test_assignment_inside_grace_and_margin_stays_open():
@@ -43,7 +40,7 @@ def test_answered_assignments_are_left_alone():
 
     assert assignments_expire() == 0
     assignment.item.refresh_from_db()
-    assert assignment.item.taken == 1
+    assert assignment.item.remaining == 0
 
 
 def test_draft_campaigns_are_not_swept():

@@ -1,0 +1,88 @@
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from legibility.ingest.records import RecordError, record_from_value
+from legibility.ingest.service import Entry, ingest_run_finish, ingest_run_start, samples_ingest
+from legibility.models import IngestRun
+
+MAX_RECORDS_PER_PUSH = 10_000
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class CanPushSamples(BasePermission):
+    """Staff, or a pipeline account given the "add sample" permission and nothing else."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("legibility.add_sample"))
+
+
+class RejectionSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField(help_text="position of the record in the batch, from 0")
+    reason = serializers.CharField()
+
+
+class SampleBatchIngestApi(APIView):
+    """Push a batch of prover samples: the records of the sample JSONL format, as a list."""
+
+    permission_classes = [CanPushSamples]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        records = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        ingest_run = serializers.IntegerField()
+        created = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        rejected = serializers.IntegerField()
+        rejections = RejectionSerializer(many=True)
+
+    serializer_class = InputSerializer
+
+    def post(self, request: Request) -> Response:
+        # Checked before the body is read: a too-large push costs nothing to refuse.
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.INGEST_PUSH_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"the body has {length} bytes; at most {settings.INGEST_PUSH_MAX_BYTES} per request"
+            )
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        records = serializer.validated_data["records"]
+        if len(records) > MAX_RECORDS_PER_PUSH:
+            raise PayloadTooLarge(
+                f"{len(records)} records; at most {MAX_RECORDS_PER_PUSH} per request"
+            )
+        ingest_run = ingest_run_start(via=IngestRun.Via.PUSH, total=len(records))
+        result = samples_ingest(entries=_entries(records), ingest_run=ingest_run)
+        ingest_run_finish(ingest_run=ingest_run, message=f"pushed by {request.user}")
+        output = {
+            "ingest_run": ingest_run.pk,
+            "created": result.created,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+            "rejections": [{"index": r.position, "reason": r.reason} for r in result.rejections],
+        }
+        return Response(self.OutputSerializer(output).data, status=status.HTTP_200_OK)
+
+
+def _entries(records: list[object]) -> list[Entry]:
+    entries: list[Entry] = []
+    for index, value in enumerate(records):
+        try:
+            entries.append((index, record_from_value(value)))
+        except RecordError as error:
+            entries.append((index, error))
+    return entries
