@@ -70,38 +70,69 @@ def wait_for_worker(process: subprocess.Popen[bytes], *, timeout_s: float = 30) 
     pytest.fail("the Celery worker did not answer a ping within 30 s")
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real ``celery worker`` process over Redis, on this session's test database.
+class CeleryProcesses:
+    """Starts real ``celery`` processes (workers, beat) over Redis on this session's test
+    database; stops whatever is left at the end of the test."""
 
-    Tasks sent while it runs go through the broker (not eagerly in-process)."""
-    require_postgres()
-    redis_url = require_redis()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "legibility.settings",
-    }
-    log = (tmp_path / "worker.log").open("wb")
-    hostname = f"test-{uuid.uuid4().hex[:8]}@%h"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "legibility", "worker", "--pool", "solo",
-         "--loglevel", "INFO", "--purge", "--without-gossip", "--without-mingle",
-         "--hostname", hostname],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    def __init__(self, log_dir: Path) -> None:
+        require_postgres()
+        self.redis_url = require_redis()
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": self.redis_url,
+            "DJANGO_SETTINGS_MODULE": "legibility.settings",
+        }
+
+    def _start(self, name: str, arguments: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "legibility", *arguments],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def worker(self, *, purge: bool = True) -> subprocess.Popen[bytes]:
+        hostname = f"test-{uuid.uuid4().hex[:8]}@%h"
+        arguments = ["worker", "--pool", "solo", "--loglevel", "INFO", "--without-gossip",
+                     "--without-mingle", "--hostname", hostname]  # fmt: skip
+        process = self._start("worker", arguments + (["--purge"] if purge else []))
+        wait_for_worker(process)
+        return process
+
+    def beat(self) -> subprocess.Popen[bytes]:
+        schedule = self.log_dir / f"beat-schedule-{uuid.uuid4().hex[:8]}"
+        return self._start("beat", ["beat", "--loglevel", "INFO", "--schedule", str(schedule)])
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def celery_processes(transactional_db: None, tmp_path: Path) -> Iterator[CeleryProcesses]:
+    """Real Celery processes; tasks sent while it is in use go through the broker."""
+    processes = CeleryProcesses(tmp_path)
     celery_app.conf.task_always_eager = False
     try:
-        wait_for_worker(process)
-        yield process
+        yield processes
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        processes.stop_all()
+
+
+@pytest.fixture
+def celery_worker(celery_processes: CeleryProcesses) -> subprocess.Popen[bytes]:
+    """One real ``celery worker`` process over Redis, on this session's test database."""
+    return celery_processes.worker()
 
 
 @pytest.fixture(scope="session")
