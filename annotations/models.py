@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from legibility.models import Checkpoint, Problem, Role, Sample
+from legibility.models import Checkpoint, Problem, Role, Sample, TrainingRun
 
 
 class Campaign(models.Model):
@@ -21,7 +21,12 @@ class Campaign(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    runs = models.ManyToManyField(TrainingRun, related_name="campaigns", blank=True)
     checkpoints = models.ManyToManyField(Checkpoint, related_name="campaigns", blank=True)
+    follow_new_checkpoints = models.BooleanField(
+        default=True,
+        help_text="While live, take in new checkpoints of its runs as their samples arrive.",
+    )
     time_limit_s = models.PositiveIntegerField(default=45)
     grace_s = models.PositiveIntegerField(
         default=5, help_text="An answer this many seconds after the limit counts, flagged late."
@@ -33,6 +38,9 @@ class Campaign(models.Model):
         default=4 * 60 * 60, help_text="Judging time after which a rater is given no more items."
     )
     instructions = models.TextField(blank=True, help_text="Markdown; empty for the default text.")
+    # the (checkpoint id, role, sample correctness) cells its items fall in, written whenever
+    # items are added, so the scheduler does not look for them on every request
+    cells = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -93,6 +101,9 @@ class Rater(models.Model):
     pseudonym = models.CharField(max_length=32, unique=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     practice_done_at = models.DateTimeField(null=True, blank=True)
+    sessions_started = models.PositiveIntegerField(
+        default=0, help_text="Main items are served up to sessions_started × questions per session."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -193,6 +193,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # each source has its own interval; this only checks which are due
     "poll-due-sources": {"task": "legibility.ingest.tasks.sources_poll_due_task", "schedule": 5.0},
+    "take-in-new-checkpoints": {
+        "task": "annotations.tasks.campaigns_take_in_task",
+        "schedule": 60.0,
+    },
     "expire-overdue-assignments": {
         "task": "annotations.tasks.assignments_expire_task",
         "schedule": 30.0,

@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_staff:
         return redirect("dashboard:index")
-    return redirect("login")
+    return redirect("rate")
 
 
 @never_cache

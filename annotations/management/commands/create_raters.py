@@ -1,0 +1,42 @@
+import csv
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotations.login_links import login_token
+from annotations.models import Campaign
+from annotations.services import raters_create
+
+
+class Command(BaseCommand):
+    help = "Create rater accounts for a campaign; write username,password,login_url to a CSV."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--campaign", required=True)
+        parser.add_argument("--count", type=int, required=True)
+        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="where raters reach the app"
+        )
+
+    def handle(
+        self, *args: object, campaign: str, count: int, out: Path, base_url: str, **options: object
+    ) -> None:
+        found = Campaign.objects.filter(slug=campaign).first()
+        if found is None:
+            raise CommandError(f"no campaign {campaign!r}")
+        if count < 1:
+            raise CommandError("--count must be at least 1")
+        if out.exists():
+            raise CommandError(f"{out} exists: it may hold passwords; choose another file")
+        if not out.parent.is_dir():
+            raise CommandError(f"{out.parent}: no such directory")
+        logins = raters_create(campaign=found, count=count)
+        with out.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(["username", "password", "login_url"])
+            for login in logins:
+                url = f"{base_url.rstrip('/')}/rate/login/{login_token(login.rater.user)}/"
+                writer.writerow([login.username, login.password, url])
+        out.chmod(0o600)
+        self.stdout.write(f"{count} raters for {found.slug} written to {out}")
