@@ -37,8 +37,9 @@ def test_a_rater_gets_403_on_staff_pages_and_the_api(client, make_campaign, make
 def test_the_page_has_the_stable_test_hooks(client, make_campaign, make_rater):
     client.force_login(make_rater(make_campaign()).user)
     html = client.get(reverse("rate")).content.decode()
-    for hook in ('data-testid="countdown"', 'data-testid="problem"', 'data-testid="solution"',
-                 'data-verdict="correct"', 'data-verdict="incorrect"', "Question 1 of 20"):  # fmt: skip
+    hooks = ['data-testid="countdown"', 'data-testid="problem"', 'data-testid="solution"',
+             'data-verdict="correct"', 'data-verdict="incorrect"', "Question 1 of 20"]  # fmt: skip
+    for hook in hooks:
         assert hook in html
 
 
