@@ -1,16 +1,77 @@
-from django.contrib import admin
+import csv
+from typing import Any
 
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from annotations.login_links import login_token
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment, Rater
+from annotations.services import campaign_checkpoints_add, raters_create
 from legibility.admin import CheckpointListFilter
+from legibility.models import Checkpoint
+
+RATERS_PER_ACTION = 10
+
+
+class CampaignForm(forms.ModelForm[Campaign]):
+    add_checkpoints = forms.ModelMultipleChoiceField(
+        queryset=Checkpoint.objects.select_related("run"),
+        required=False,
+        help_text="Checkpoints to add besides every checkpoint of the runs chosen above. Items "
+        "are chosen from their samples by the protocol when the campaign is saved.",
+    )
+
+    class Meta:
+        model = Campaign
+        exclude = ["checkpoints"]
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin[Campaign]):
+    form = CampaignForm
     list_display = ["slug", "name", "status", "time_limit_s", "judgments_per_item", "created_at"]
     list_filter = ["status"]
     search_fields = ["slug", "name"]
-    filter_horizontal = ["checkpoints"]
+    filter_horizontal = ["runs"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["checkpoint_list"]
+    actions = ["create_raters", "take_in_checkpoints"]
+
+    @admin.display(description="checkpoints in the campaign")
+    def checkpoint_list(self, campaign: Campaign) -> str:
+        names = [str(c) for c in campaign.checkpoints.select_related("run")]
+        return ", ".join(names) or "none yet"
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        campaign = form.instance
+        wanted = list(Checkpoint.objects.filter(run__in=campaign.runs.all()))
+        wanted += list(form.cleaned_data.get("add_checkpoints") or [])
+        added = campaign_checkpoints_add(campaign=campaign, checkpoints=wanted)
+        if added:
+            self.message_user(request, f"{added} items chosen for the campaign.", messages.INFO)
+
+    @admin.action(description=f"Create {RATERS_PER_ACTION} rater accounts (downloads a CSV)")
+    def create_raters(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="raters.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["campaign", "username", "password", "login_url"])
+        for campaign in queryset:
+            for login in raters_create(campaign=campaign, count=RATERS_PER_ACTION):
+                url = request.build_absolute_uri(f"/rate/login/{login_token(login.rater.user)}/")
+                writer.writerow([campaign.slug, login.username, login.password, url])
+        return response
+
+    @admin.action(description="Take in the runs' new checkpoints now")
+    def take_in_checkpoints(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        added = 0
+        for campaign in queryset:
+            checkpoints = list(Checkpoint.objects.filter(run__in=campaign.runs.all()))
+            added += campaign_checkpoints_add(campaign=campaign, checkpoints=checkpoints)
+        self.message_user(request, f"{added} items added.", messages.SUCCESS)
 
 
 @admin.register(CampaignItem)

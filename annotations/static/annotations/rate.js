@@ -30,6 +30,7 @@
     }
     tick();
     task.timer = setInterval(tick, 200);
+    stage.dataset.ready = "1";  // the page answers keys from now on
   }
 
   function markShown() {
@@ -50,9 +51,9 @@
   // Answer by key, or record the timeout (no verdict) when the grace is over.
   function send(verdict) {
     if (!task || task.form.dataset.sent) return;
-    const button = verdict ? task.form.querySelector("[data-verdict=" + verdict + "]") : null;
-    if (task.form.requestSubmit) task.form.requestSubmit(button || undefined);
-    else if (button) button.click();
+    // a click, not requestSubmit(button): htmx takes the verdict from the button clicked
+    if (verdict) task.form.querySelector("[data-verdict=" + verdict + "]").click();
+    else if (task.form.requestSubmit) task.form.requestSubmit();
     else task.form.submit();
   }
 
@@ -76,7 +77,10 @@
   }, true);
 
   document.addEventListener("keydown", function (event) {
-    if (!task || task.form.dataset.sent || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const form = document.querySelector("#stage form.answer");
+    if (!form || form.dataset.sent) return;
+    if (!task || task.form !== form) start(document);  // a key faster than htmx's settle
     const key = event.key;
     if (key === "c" || key === "C" || key === "ArrowLeft") { event.preventDefault(); send("correct"); }
     else if (key === "i" || key === "I" || key === "ArrowRight") { event.preventDefault(); send("incorrect"); }
