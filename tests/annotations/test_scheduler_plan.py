@@ -58,8 +58,8 @@ def test_the_pick_is_an_index_scan_of_free_items(large_campaign):
     assert "Sort" not in plan, "the index gives random_key order: nothing to sort"
 
 
-def test_next_task_takes_the_same_queries_however_many_items(large_campaign, make_campaign):
-    campaign, rater = large_campaign
+def test_next_task_takes_the_same_queries_however_many_items(large_campaign):
+    _, rater = large_campaign
     rater_next(rater=rater)  # the first visit also ends practice: not the steady state
     from annotations.services import judgment_submit
 
