@@ -14,7 +14,7 @@ from tests.conftest import require_postgres
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def judge_until_done(rater, told_stored: list, errors: list) -> None:
+def judge_until_done(rater, told_stored: list[int], errors: list[str]) -> None:
     try:
         while (step := rater_next(rater=rater)).kind == "task":
             judgment = judgment_submit(

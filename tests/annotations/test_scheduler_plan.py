@@ -33,7 +33,7 @@ def large_campaign(make_rater):
     rng = random.Random(0)
     CampaignItem.objects.bulk_create(
         [CampaignItem(campaign=campaign, sample_id=pk, problem_id=problem_id,
-                      checkpoint_id=checkpoint.pk, role="helpful", sample_is_correct=correct,
+                      checkpoint_id=checkpoint.pk, role="helpful", sample_is_correct=bool(correct),
                       remaining=rng.choice([0, 1]), random_key=rng.random())
          for pk, problem_id, correct in samples]
     )  # fmt: skip
