@@ -161,3 +161,21 @@ def test_nothing_a_rater_receives_names_the_design(client, make_campaign, make_r
         text = response.content.decode() + "\n".join(f"{k}: {v}" for k, v in response.items())
         for value in forbidden:
             assert value not in text, f"{value!r} leaked in a response to the rater"
+
+
+def test_rating_goes_on_while_the_broker_is_down(client, make_campaign, make_rater):
+    """The rater's path needs only the database: with Redis unreachable nothing changes."""
+    from legibility.celery import app as celery_app
+
+    previous = celery_app.conf.broker_url, celery_app.conf.task_always_eager
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    celery_app.conf.task_always_eager = False
+    try:
+        client.force_login(make_rater(make_campaign()).user)
+        for _ in range(3):
+            page = client.get(reverse("rate"))
+            client.post(reverse("rate-answer"), {"assignment": assignment_id(page),
+                                                 "verdict": "correct"})  # fmt: skip
+    finally:
+        celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
+    assert Judgment.objects.count() == 3
