@@ -24,6 +24,7 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 # A new checkpoint is taken into a live campaign once no sample has arrived for it this long:
 # items are chosen from its samples once, so they should all be there.
 CHECKPOINT_SETTLE = timedelta(minutes=2)
+CLAIM_ATTEMPTS = 5
 
 
 class AssignmentClosed(Exception):
@@ -215,15 +216,18 @@ def rater_next(
         return RaterStep("session_end", number=rater.sessions_started)
     if _judged_ms(rater) >= campaign.rater_cap_s * 1000:
         return RaterStep("finished", reason="cap")
-    item = next_main_item(rater=rater, campaign=campaign, rng=rng)
-    if item is None:
-        return RaterStep("finished", reason="exhausted")
-    claimed = CampaignItem.objects.filter(pk=item.pk, remaining__gt=0).update(
-        remaining=F("remaining") - 1
-    )
-    if not claimed:  # only possible where rows cannot be locked; the next request tries again
-        return RaterStep("finished", reason="busy")
-    return _task_step(_issue(rater, item, campaign, main_count + 1, now), campaign, now)
+    for _ in range(CLAIM_ATTEMPTS):
+        item = next_main_item(rater=rater, campaign=campaign, rng=rng)
+        if item is None:
+            return RaterStep("finished", reason="exhausted")
+        # the row lock makes this a formality on PostgreSQL; it is the guard where rows
+        # cannot be locked
+        claimed = CampaignItem.objects.filter(pk=item.pk, remaining__gt=0).update(
+            remaining=F("remaining") - 1
+        )
+        if claimed:
+            return _task_step(_issue(rater, item, campaign, main_count + 1, now), campaign, now)
+    return RaterStep("finished", reason="busy")
 
 
 def _open_assignment(rater: Rater) -> Assignment | None:
