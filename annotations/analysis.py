@@ -132,14 +132,21 @@ def rater_stats(
     return [_one_rater(rater, by_rater[rater], timeouts, alpha) for rater in sorted(by_rater)]
 
 
+def chance_p_value(correct: int, judged: int) -> float | None:
+    """One-sided binomial test: how likely this many right answers are from guessing."""
+    if judged == 0:
+        return None
+    return float(binomtest(correct, judged, 0.5, alternative="greater").pvalue)
+
+
+def at_chance(p_value: float | None, alpha: float = CHANCE_ALPHA) -> bool:
+    return p_value is None or p_value >= alpha
+
+
 def _one_rater(rater: str, rows: list[Row], timeouts: Timeouts, alpha: float) -> RaterStats:
     scored = _scored(rows, timeouts)
     correct = sum(row.rater_correct for row in scored)
-    p_value = (
-        float(binomtest(correct, len(scored), 0.5, alternative="greater").pvalue)
-        if scored
-        else None
-    )
+    p_value = chance_p_value(correct, len(scored))
     answered = [row.server_ms for row in rows if not row.timed_out]
     return RaterStats(
         rater=rater,
@@ -148,7 +155,7 @@ def _one_rater(rater: str, rows: list[Row], timeouts: Timeouts, alpha: float) ->
         timeouts=sum(row.timed_out for row in rows),
         accuracy=correct / len(scored) if scored else None,
         p_value=p_value,
-        flagged=p_value is None or p_value >= alpha,
+        flagged=at_chance(p_value, alpha),
         mean_time_s=float(np.mean(answered)) / 1000 if answered else None,
         position_slope=_position_slope(scored),
     )
@@ -355,6 +362,8 @@ def round_trends(rows: Iterable[Row], *, timeouts: Timeouts = Timeouts.WRONG) ->
         )
         fit = model.fit()
         low, high = fit.conf_int(alpha=1 - CONFIDENCE).loc["round"]
+        if not np.all(np.isfinite([fit.params["round"], low, high, fit.pvalues["round"]])):
+            continue  # too few judgments for the model to say anything
         trends.append(
             Trend(
                 run=run,

@@ -4,4 +4,12 @@ from annotations.api import views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListApi.as_view(), name="api-campaign-list"),
+    path("campaigns/<slug:slug>/curves/", views.CampaignCurvesApi.as_view(), name="api-curves"),
+] + [
+    path(
+        f"campaigns/<slug:slug>/{table}/",
+        views.CampaignTableApi.as_view(table=table),
+        name=f"api-{table}",
+    )
+    for table in ("judgments", "summary", "raters")
 ]

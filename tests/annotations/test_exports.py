@@ -1,0 +1,188 @@
+"""Exports, curves API and dashboard over a campaign judged through the services."""
+
+import io
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from annotations.selectors import JUDGMENT_COLUMNS
+from annotations.services import judgment_submit, rater_next
+from tests.factories import StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+PRODUCT_COLUMNS = [
+    "judgment_id",
+    "campaign",
+    "rater",
+    "sample_id",
+    "problem_id",
+    "run",
+    "checkpoint",
+    "round",
+    "step",
+    "role",
+    "sample_is_correct",
+    "verdict",
+    "rater_correct",
+    "timed_out",
+    "client_ms",
+    "server_ms",
+    "issued_at",
+    "answered_at",
+    "position_in_session",
+    "excluded_rater",
+]
+
+
+@pytest.fixture
+def judged(make_campaign, make_rater):
+    """Three raters judge 8 items each: two answer right, one always says 'correct'
+    (chance level); the last item of each rater times out."""
+    campaign = make_campaign(problems=10, questions_per_session=8)
+    for index in range(3):
+        rater = make_rater(campaign)
+        for k in range(8):
+            step = rater_next(rater=rater)
+            item = step.assignment.item
+            if index == 2:
+                verdict = "correct"
+            else:
+                verdict = "correct" if item.sample_is_correct else "incorrect"
+            judgment_submit(
+                rater=rater, assignment_id=step.assignment.pk,
+                verdict=None if k == 7 else verdict, client_ms=900, hidden_ms=0,
+                now=step.assignment.issued_at + timedelta(seconds=10 + k),
+            )  # fmt: skip
+    return campaign
+
+
+def staff_client(client):
+    client.force_login(StaffFactory())
+    return client
+
+
+def read_csv(response) -> pd.DataFrame:
+    body = b"".join(response.streaming_content)
+    return pd.read_csv(io.BytesIO(body))
+
+
+def test_judgments_csv_has_the_documented_columns_and_loads_into_pandas(client, judged):
+    url = reverse("dashboard:download", args=[judged.slug, "judgments"])
+    frame = read_csv(staff_client(client).get(url))
+
+    assert list(frame.columns) == JUDGMENT_COLUMNS
+    assert set(PRODUCT_COLUMNS) <= set(frame.columns)
+    assert len(frame) == 24
+    assert frame["timed_out"].sum() == 3
+    assert frame.loc[frame["timed_out"], "rater_correct"].eq(False).all()
+    assert frame["position_in_session"].between(1, 8).all()
+    assert frame.groupby("rater")["excluded_rater"].first().sum() >= 1
+    assert pd.to_datetime(frame["answered_at"]).notna().all()
+    right = frame[~frame["timed_out"] & (frame["rater"] != frame["rater"].iloc[-1])]
+    assert (right["rater_correct"] == (
+        (right["verdict"] == "correct") == right["sample_is_correct"])).all()  # fmt: skip
+
+
+def test_timeouts_can_be_left_out_of_the_export(client, judged):
+    url = reverse("dashboard:download", args=[judged.slug, "judgments"])
+    frame = read_csv(staff_client(client).get(url, {"timeouts": "excluded"}))
+    assert len(frame) == 21 and not frame["timed_out"].any()
+
+
+def test_summary_and_raters_csv(client, judged):
+    client = staff_client(client)
+    summary = read_csv(client.get(reverse("dashboard:download", args=[judged.slug, "summary"])))
+    assert {"accuracy", "accuracy_low", "accuracy_high", "time_to_correct_s"} <= set(summary)
+    assert summary["judgments"].sum() > 0
+    raters = read_csv(client.get(reverse("dashboard:download", args=[judged.slug, "raters"])))
+    assert len(raters) == 3
+    assert raters["at_chance"].any()
+
+
+def test_export_judgments_command_writes_the_same_csv(judged, tmp_path):
+    out = io.StringIO()
+    call_command("export_judgments", "--campaign", judged.slug, "--out", str(tmp_path / "j.csv"),
+                 stdout=out)  # fmt: skip
+    assert out.getvalue().strip() == f"24 judgments written to {tmp_path / 'j.csv'}"
+    frame = pd.read_csv(tmp_path / "j.csv")
+    assert list(frame.columns) == JUDGMENT_COLUMNS and len(frame) == 24
+    with pytest.raises(CommandError, match="no campaign"):
+        call_command("export_judgments", "--campaign", "nope", "--out", str(tmp_path / "x.csv"))
+
+
+def test_curves_api_returns_the_figures_as_json_with_a_token(client, judged):
+    token = Token.objects.create(user=StaffFactory())
+    response = client.get(
+        reverse("api-curves", args=[judged.slug]), HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["timeouts"] == "wrong"
+    curve = body["curves"][0]
+    assert {"accuracy", "time_to_correct_s", "timeout_rate", "round"} <= set(curve)
+    assert set(curve["accuracy"]) == {"value", "low", "high"}
+    csv = client.get(
+        reverse("api-judgments", args=[judged.slug]), HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+    assert len(read_csv(csv)) == 24
+
+
+def test_raters_get_403_on_exports_and_anonymous_users_go_to_login(client, judged):
+    from annotations.models import Rater
+
+    url = reverse("dashboard:download", args=[judged.slug, "judgments"])
+    assert client.get(url).status_code == 302
+    client.force_login(Rater.objects.first().user)
+    assert client.get(url).status_code == 403
+    assert client.get(reverse("api-curves", args=[judged.slug])).status_code == 403
+    assert client.get(reverse("dashboard:campaign", args=[judged.slug])).status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+@pytest.mark.parametrize("name", ["accuracy", "time", "quartiles"])
+def test_figures_render_in_every_format(client, judged, name, fmt):
+    response = staff_client(client).get(
+        reverse("dashboard:figure", args=[judged.slug, name, fmt]), {"download": "1"}
+    )
+    assert response.status_code == 200
+    assert response.content[:5] in {b"<?xml", b"\x89PNG\r", b"%PDF-"}
+    assert f"{judged.slug}-{name}.{fmt}" in response["Content-Disposition"]
+
+
+def test_dashboard_pages_take_the_same_queries_however_many_raters(client, judged, make_rater):
+    client = staff_client(client)
+    pages = [reverse("dashboard:index"), reverse("dashboard:campaign", args=[judged.slug]),
+             reverse("dashboard:progress", args=[judged.slug])]  # fmt: skip
+
+    def counts() -> list[int]:
+        result = []
+        for url in pages:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            result.append(len(queries))
+        return result
+
+    before = counts()
+    for _ in range(4):
+        rater = make_rater(judged)
+        step = rater_next(rater=rater)
+        judgment_submit(rater=rater, assignment_id=step.assignment.pk, verdict="correct",
+                        client_ms=1, hidden_ms=0)  # fmt: skip
+    assert counts() == before
+
+
+def test_progress_fragment_is_polled_without_the_figures(client, judged):
+    response = staff_client(client).get(
+        reverse("dashboard:progress", args=[judged.slug]), HTTP_HX_REQUEST="true"
+    )
+    assert b'data-testid="progress-total"' in response.content
+    assert b"<img" not in response.content
+    assert b"21 of" in response.content or b"24 of" in response.content
