@@ -45,7 +45,7 @@ def _x(curve: CheckpointCurve, index: int) -> float:
         return curve.round
     if curve.step is not None:
         return curve.step
-    return index
+    return index  # the checkpoint's place in its line
 
 
 def _lines(analysis: Analysis) -> dict[tuple[str, str], list[CheckpointCurve]]:
@@ -73,7 +73,11 @@ def _series(ax: Axes, analysis: Analysis, pick: str, ylabel: str) -> Figure:
             linestyle=ROLE_STYLE.get(role, "-"),
             label=f"{run} ({role})",
         )
-    ax.set_xlabel(_x_label(analysis))
+    label = _x_label(analysis)
+    ax.set_xlabel(label)
+    if label == "checkpoint":  # no round or step to place them by: name them in order
+        names = list(dict.fromkeys(c.checkpoint for c in analysis.curves))
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
