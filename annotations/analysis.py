@@ -204,12 +204,24 @@ def _curve(
     rows: list[Row], timeouts: Timeouts, replicates: int, rng: np.random.Generator
 ) -> CheckpointCurve:
     first = rows[0]
-    boot = _ClusterBootstrap(rows, replicates, rng)
-    correct = np.array([row.rater_correct for row in rows], dtype=float)
-    timed_out = np.array([row.timed_out for row in rows], dtype=float)
+    correct = np.array([row.rater_correct for row in rows], dtype=bool)
+    timed_out = np.array([row.timed_out for row in rows], dtype=bool)
     seconds = np.array([row.server_ms / 1000 for row in rows])
-    sample_correct = np.array([row.sample_is_correct for row in rows])
-    scored = ~timed_out.astype(bool) if timeouts == Timeouts.EXCLUDED else np.ones(len(rows), bool)
+    sample_correct = np.array([row.sample_is_correct for row in rows], dtype=bool)
+    everything = np.ones(len(rows), dtype=bool)
+    scored = ~timed_out if timeouts == Timeouts.EXCLUDED else everything
+    accuracy, on_correct, on_incorrect, timeout_rate, time_to_correct, median_time = (
+        _ClusterBootstrap(rows, replicates, rng).estimate(
+            means=[
+                (correct, scored),
+                (correct, scored & sample_correct),
+                (correct, scored & ~sample_correct),
+                (timed_out, everything),
+                (seconds, correct),
+            ],
+            median=(seconds, ~timed_out),
+        )
+    )
     return CheckpointCurve(
         run=first.run,
         checkpoint=first.checkpoint,
@@ -218,18 +230,19 @@ def _curve(
         role=first.role,
         judgments=len(rows),
         raters=len({row.rater for row in rows}),
-        accuracy=boot.mean(correct, scored),
-        accuracy_on_correct=boot.mean(correct, scored & sample_correct),
-        accuracy_on_incorrect=boot.mean(correct, scored & ~sample_correct),
-        timeout_rate=boot.mean(timed_out, np.ones(len(rows), bool)),
-        time_to_correct_s=boot.mean(seconds, correct.astype(bool)),
-        median_time_s=boot.median(seconds, ~timed_out.astype(bool)),
+        accuracy=accuracy,
+        accuracy_on_correct=on_correct,
+        accuracy_on_incorrect=on_incorrect,
+        timeout_rate=timeout_rate,
+        time_to_correct_s=time_to_correct,
+        median_time_s=median_time,
     )
 
 
 class _ClusterBootstrap:
     """Replicate weights for rows: each replicate draws raters and problems with replacement;
-    a row counts as often as its rater times as often as its problem was drawn."""
+    a row counts as often as its rater times as often as its problem was drawn. Every
+    statistic of a cell is computed from the same draws, in one pass over them."""
 
     def __init__(self, rows: list[Row], replicates: int, rng: np.random.Generator) -> None:
         raters = sorted({row.rater for row in rows})
@@ -240,47 +253,67 @@ class _ClusterBootstrap:
         self.problem_of = np.array([problem_index[row.problem] for row in rows])
         self.n_raters, self.n_problems = len(raters), len(problems)
         self.replicates = replicates
-        self.seed = int(rng.integers(2**63))
+        self.rng = rng
 
     def _weights(self) -> Iterable[np.ndarray]:
-        rng = np.random.default_rng(self.seed)  # the same draws for every statistic of a cell
         left = self.replicates
         while left > 0:
             batch = min(left, BOOTSTRAP_BATCH)
-            rater_draws = rng.multinomial(self.n_raters, [1 / self.n_raters] * self.n_raters, batch)
-            problem_draws = rng.multinomial(
+            raters = self.rng.multinomial(self.n_raters, [1 / self.n_raters] * self.n_raters, batch)
+            problems = self.rng.multinomial(
                 self.n_problems, [1 / self.n_problems] * self.n_problems, batch
             )
-            yield rater_draws[:, self.rater_of] * problem_draws[:, self.problem_of]
+            # floats, so the sums below are BLAS matrix products
+            yield (raters[:, self.rater_of] * problems[:, self.problem_of]).astype(np.float64)
             left -= batch
 
-    def mean(self, values: np.ndarray, mask: np.ndarray) -> Estimate:
-        if not mask.any():
-            return Estimate(None, None, None)
-        point = float(values[mask].mean())
-        estimates: list[float] = []
+    def estimate(
+        self,
+        *,
+        means: list[tuple[np.ndarray, np.ndarray]],
+        median: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[Estimate]:
+        """Means of values over masked rows, then the median, each with its interval."""
+        # columns: each mean's masked values, then its mask; a weighted sum of each column
+        # gives numerator and denominator of every replicate's mean at once
+        columns = np.column_stack(
+            [np.where(mask, values, 0.0) for values, mask in means]
+            + [mask.astype(np.float64) for _, mask in means]
+        )
+        replicate_means: list[list[float]] = [[] for _ in means]
+        replicate_medians: list[float] = []
+        if median is not None:
+            median_values, median_mask = median
+            order = np.flatnonzero(median_mask)[np.argsort(median_values[median_mask])]
+            ordered = median_values[order]
         for weights in self._weights():
-            weights = weights[:, mask]
-            totals = weights.sum(axis=1)
-            ok = totals > 0
-            estimates.extend((weights[ok] @ values[mask]) / totals[ok])
-        return _interval(point, estimates)
+            sums = weights @ columns
+            for index in range(len(means)):
+                totals = sums[:, len(means) + index]
+                ok = totals > 0
+                replicate_means[index].extend(sums[ok, index] / totals[ok])
+            if median is not None and len(order):
+                cumulative = np.cumsum(weights[:, order], axis=1)
+                totals = cumulative[:, -1]
+                ok = totals > 0
+                halfway = (cumulative[ok] >= (totals[ok] / 2)[:, None]).argmax(axis=1)
+                replicate_medians.extend(ordered[halfway])
+        estimates = [
+            _interval(float(values[mask].mean()), replicate_means[index])
+            if mask.any()
+            else Estimate(None, None, None)
+            for index, (values, mask) in enumerate(means)
+        ]
+        if median is not None:
+            estimates.append(
+                _interval(float(np.median(ordered)), replicate_medians)
+                if len(order)
+                else Estimate(None, None, None)
+            )
+        return estimates
 
-    def median(self, values: np.ndarray, mask: np.ndarray) -> Estimate:
-        if not mask.any():
-            return Estimate(None, None, None)
-        subset = values[mask]
-        order = np.argsort(subset)
-        ordered = subset[order]
-        estimates: list[float] = []
-        for weights in self._weights():
-            weights = weights[:, mask][:, order]
-            cumulative = np.cumsum(weights, axis=1)
-            totals = cumulative[:, -1]
-            ok = totals > 0
-            halfway = (cumulative[ok] >= (totals[ok] / 2)[:, None]).argmax(axis=1)
-            estimates.extend(ordered[halfway])
-        return _interval(float(np.median(subset)), estimates)
+    def mean(self, values: np.ndarray, mask: np.ndarray) -> Estimate:
+        return self.estimate(means=[(values, mask)])[0]
 
 
 def _interval(point: float, estimates: list[float]) -> Estimate:
