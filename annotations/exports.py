@@ -1,11 +1,12 @@
 """CSV exports, written as they are read: memory stays flat however many judgments there are."""
 
 import csv
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from annotations.analysis import Analysis, Timeouts, analyse
 from annotations.models import Campaign
@@ -16,7 +17,8 @@ from annotations.selectors import (
     main_judgments,
 )
 
-ANALYSIS_CACHE_S = 10 * 60
+ANALYSIS_CACHE_S = 60 * 60
+logger = logging.getLogger(__name__)
 
 
 class _Line:
@@ -51,14 +53,25 @@ def campaign_analysis(
     """The campaign's analysis, computed once per new judgment (the bootstrap takes seconds on
     a large campaign; a dashboard poll must not redo it)."""
     judgments = main_judgments(campaign)
-    last, count = judgments.aggregate(last=Max("pk"))["last"], judgments.count()
-    key = f"analysis-{campaign.pk}-{last}-{count}-{timeouts}-{exclude_chance_raters}"
-    found: Analysis | None = cache.get(key)
+    state = judgments.aggregate(last=Max("pk"), count=Count("pk"))
+    # created_at tells apart campaigns that reuse an id (a test database made anew, a restore)
+    key = (
+        f"analysis-{campaign.pk}-{campaign.created_at.timestamp()}-{state['last']}-"
+        f"{state['count']}-{timeouts}-{exclude_chance_raters}"
+    )
+    try:
+        found: Analysis | None = cache.get(key)
+    except Exception:  # the cache (Redis) is down: compute, as without a cache
+        logger.warning("analysis cache unavailable", exc_info=True)
+        found = None
     if found is None:
         found = analyse(
             analysis_rows(campaign), timeouts=timeouts, exclude_chance_raters=exclude_chance_raters
         )
-        cache.set(key, found, ANALYSIS_CACHE_S)
+        try:
+            cache.set(key, found, ANALYSIS_CACHE_S)
+        except Exception:
+            logger.warning("analysis cache unavailable", exc_info=True)
     return found
 
 

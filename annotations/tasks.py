@@ -13,3 +13,16 @@ def assignments_expire_task() -> int:
 def campaigns_take_in_task() -> int:
     """Live campaigns take in their runs' new checkpoints once their samples have settled."""
     return campaigns_take_in_new_checkpoints()
+
+
+@shared_task(acks_late=True, soft_time_limit=30 * 60, time_limit=31 * 60)
+def campaigns_analyse_task() -> int:
+    """Compute live campaigns' curves ahead of the dashboard (the bootstrap takes a while on a
+    large campaign); the result waits in the shared cache, keyed by the judgments it covers."""
+    from annotations.exports import campaign_analysis
+    from annotations.models import Campaign
+
+    campaigns = list(Campaign.objects.filter(status=Campaign.Status.LIVE))
+    for campaign in campaigns:
+        campaign_analysis(campaign)
+    return len(campaigns)

@@ -173,6 +173,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_PUSH_MAX_BYTES
 # Celery. No REDIS_URL: tasks run eagerly in the calling process, so the demo needs no broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The campaign analysis is cached: in Redis when there is one, so the worker that warms it and
+# every web process share it; otherwise in the process.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -196,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
     "take-in-new-checkpoints": {
         "task": "annotations.tasks.campaigns_take_in_task",
         "schedule": 60.0,
+    },
+    "warm-campaign-analyses": {
+        "task": "annotations.tasks.campaigns_analyse_task",
+        "schedule": 300.0,
     },
     "expire-overdue-assignments": {
         "task": "annotations.tasks.assignments_expire_task",

@@ -186,3 +186,24 @@ def test_progress_fragment_is_polled_without_the_figures(client, judged):
     assert b'data-testid="progress-total"' in response.content
     assert b"<img" not in response.content
     assert b"21 of" in response.content or b"24 of" in response.content
+
+
+def test_the_analysis_is_cached_until_a_new_judgment_arrives(judged, make_rater):
+    from annotations.exports import campaign_analysis
+
+    first = campaign_analysis(judged, exclude_chance_raters=False)
+    with CaptureQueriesContext(connection) as queries:
+        again = campaign_analysis(judged, exclude_chance_raters=False)
+    assert again.curves == first.curves and len(queries) == 1  # only the cache key's query
+    rater = make_rater(judged)
+    step = rater_next(rater=rater)
+    judgment_submit(rater=rater, assignment_id=step.assignment.pk, verdict="correct",
+                    client_ms=1, hidden_ms=0)  # fmt: skip
+    after = campaign_analysis(judged, exclude_chance_raters=False)
+    assert sum(c.judgments for c in after.curves) > sum(c.judgments for c in first.curves)
+
+
+def test_the_warming_task_computes_live_campaigns(judged):
+    from annotations.tasks import campaigns_analyse_task
+
+    assert campaigns_analyse_task.delay().get() == 1
