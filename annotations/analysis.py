@@ -118,6 +118,7 @@ class Analysis:
     trends: list[Trend] = field(default_factory=list)
     excluded_raters: set[str] = field(default_factory=set)
     timeouts: Timeouts = Timeouts.WRONG
+    judgments: int = 0  # how many judgments it was computed from
 
 
 # --- raters ------------------------------------------------------------------------------
@@ -432,4 +433,5 @@ def analyse(
         trends=round_trends(kept, timeouts=timeouts),
         excluded_raters=excluded,
         timeouts=timeouts,
+        judgments=len(rows),
     )

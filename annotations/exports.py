@@ -48,31 +48,45 @@ def judgments_csv(campaign: Campaign, *, timeouts: Timeouts = Timeouts.WRONG) ->
 
 
 def campaign_analysis(
-    campaign: Campaign, *, timeouts: Timeouts = Timeouts.WRONG, exclude_chance_raters: bool = True
+    campaign: Campaign,
+    *,
+    timeouts: Timeouts = Timeouts.WRONG,
+    exclude_chance_raters: bool = True,
+    fresh: bool = False,
 ) -> Analysis:
-    """The campaign's analysis, computed once per new judgment (the bootstrap takes seconds on
-    a large campaign; a dashboard poll must not redo it)."""
-    judgments = main_judgments(campaign)
-    state = judgments.aggregate(last=Max("pk"), count=Count("pk"))
+    """The campaign's analysis. The bootstrap takes a minute on a million judgments, so results
+    are cached: ``fresh`` asks for one covering every judgment so far (computing it if need
+    be); otherwise the latest one computed will do, and only a campaign never analysed is
+    computed on the spot. Beat refreshes live campaigns every few minutes."""
+    switches = f"{timeouts}-{exclude_chance_raters}"
     # created_at tells apart campaigns that reuse an id (a test database made anew, a restore)
-    key = (
-        f"analysis-{campaign.pk}-{campaign.created_at.timestamp()}-{state['last']}-"
-        f"{state['count']}-{timeouts}-{exclude_chance_raters}"
-    )
-    try:
-        found: Analysis | None = cache.get(key)
-    except Exception:  # the cache (Redis) is down: compute, as without a cache
-        logger.warning("analysis cache unavailable", exc_info=True)
-        found = None
+    latest_key = f"analysis-latest-{campaign.pk}-{campaign.created_at.timestamp()}-{switches}"
+    state = main_judgments(campaign).aggregate(last=Max("pk"), count=Count("pk"))
+    exact_key = f"{latest_key}-{state['last']}-{state['count']}"
+    found = _cached(exact_key) or (None if fresh else _cached(latest_key))
     if found is None:
         found = analyse(
             analysis_rows(campaign), timeouts=timeouts, exclude_chance_raters=exclude_chance_raters
         )
-        try:
-            cache.set(key, found, ANALYSIS_CACHE_S)
-        except Exception:
-            logger.warning("analysis cache unavailable", exc_info=True)
+        _cache(exact_key, found)
+        _cache(latest_key, found)
     return found
+
+
+def _cached(key: str) -> Analysis | None:
+    try:
+        found: Analysis | None = cache.get(key)
+        return found
+    except Exception:  # the cache (Redis) is down: compute, as without a cache
+        logger.warning("analysis cache unavailable", exc_info=True)
+        return None
+
+
+def _cache(key: str, analysis: Analysis) -> None:
+    try:
+        cache.set(key, analysis, ANALYSIS_CACHE_S)
+    except Exception:
+        logger.warning("analysis cache unavailable", exc_info=True)
 
 
 SUMMARY_COLUMNS = [

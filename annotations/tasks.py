@@ -24,5 +24,5 @@ def campaigns_analyse_task() -> int:
 
     campaigns = list(Campaign.objects.filter(status=Campaign.Status.LIVE))
     for campaign in campaigns:
-        campaign_analysis(campaign)
+        campaign_analysis(campaign, fresh=True)
     return len(campaigns)

