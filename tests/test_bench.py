@@ -20,3 +20,14 @@ def test_ingest_benchmark_runs_end_to_end_at_small_scale():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "| 2,000 |" in result.stdout
+
+
+@pytest.mark.django_db
+def test_analysis_benchmark_runs_end_to_end_at_small_scale():
+    require_postgres()
+    result = subprocess.run(
+        [sys.executable, "bench/analysis.py", "--judgments", "5000", "--no-readme"],
+        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "5,000" in result.stdout
