@@ -61,18 +61,7 @@ def _series(ax: Axes, analysis: Analysis, pick: str, ylabel: str) -> Figure:
         points = [(x, e) for x, e in points if e.value is not None]
         if not points:
             continue
-        xs = [x for x, _ in points]
-        values = [e.value for _, e in points]
-        errors = [_error_bar(e) for _, e in points]
-        ax.errorbar(
-            xs,
-            values,
-            yerr=list(zip(*errors, strict=True)),
-            capsize=3,
-            marker="o",
-            linestyle=ROLE_STYLE.get(role, "-"),
-            label=f"{run} ({role})",
-        )
+        _line(ax, [x for x, _ in points], [e for _, e in points], run, role)
     label = _x_label(analysis)
     ax.set_xlabel(label)
     if label == "checkpoint":  # no round or step to place them by: name them in order
@@ -84,6 +73,20 @@ def _series(ax: Axes, analysis: Analysis, pick: str, ylabel: str) -> Figure:
         ax.legend(fontsize=8)
     ax.set_title(_caption(analysis), fontsize=8, loc="left", color="#555555")
     return ax.get_figure()  # type: ignore[return-value]
+
+
+def _line(ax: Axes, xs: list[float], estimates: list[Estimate], run: str, role: str) -> None:
+    """One run and role: points with their 95% intervals as error bars."""
+    errors = [_error_bar(estimate) for estimate in estimates]
+    ax.errorbar(
+        xs,
+        [estimate.value or 0.0 for estimate in estimates],
+        yerr=list(zip(*errors, strict=True)),
+        capsize=3,
+        marker="o",
+        linestyle=ROLE_STYLE.get(role, "-"),
+        label=f"{run} ({role})",
+    )
 
 
 def _error_bar(estimate: Estimate) -> tuple[float, float]:
@@ -129,18 +132,7 @@ def _quartiles(analysis: Analysis) -> Figure:
     for quartile in analysis.quartiles:
         groups[(quartile.run, quartile.role)].append(quartile)
     for (run, role), quartiles in sorted(groups.items()):
-        xs = [q.quartile for q in quartiles]
-        values = [q.accuracy.value or 0.0 for q in quartiles]
-        errors = [_error_bar(q.accuracy) for q in quartiles]
-        ax.errorbar(
-            xs,
-            values,
-            yerr=list(zip(*errors, strict=True)),
-            capsize=3,
-            marker="o",
-            linestyle=ROLE_STYLE.get(role, "-"),
-            label=f"{run} ({role})",
-        )
+        _line(ax, [q.quartile for q in quartiles], [q.accuracy for q in quartiles], run, role)
     ax.set_xticks([1, 2, 3, 4], ["Q1 (hardest)", "Q2", "Q3", "Q4 (easiest)"])
     ax.set_xlabel("quartile of the checkpoint's own pass rate on the problem")
     ax.set_ylabel(FIGURES["accuracy"])

@@ -174,53 +174,12 @@ def judgment_export_rows(
         )
         .iterator(chunk_size=CHUNK)
     )
-    for (
-        pk,
-        rater,
-        sample,
-        problem,
-        run,
-        checkpoint,
-        round_,
-        step,
-        role,
-        sample_correct,
-        verdict,
-        rater_correct,
-        timed_out,
-        late,
-        client_ms,
-        hidden_ms,
-        server_ms,
-        issued_at,
-        answered_at,
-        position,
-    ) in rows:
+    for pk, rater, *between, issued_at, answered_at, position in rows:
         yield [
-            pk,
-            campaign.slug,
-            rater,
-            sample,
-            problem,
-            run,
-            checkpoint,
-            round_,
-            step,
-            role,
-            sample_correct,
-            verdict,
-            rater_correct,
-            timed_out,
-            late,
-            client_ms,
-            hidden_ms,
-            server_ms,
-            issued_at.isoformat(),
-            answered_at.isoformat(),
-            (position - 1) // per_session + 1,
-            (position - 1) % per_session + 1,
+            pk, campaign.slug, rater, *between, issued_at.isoformat(), answered_at.isoformat(),
+            (position - 1) // per_session + 1, (position - 1) % per_session + 1,
             rater in excluded,
-        ]
+        ]  # fmt: skip
 
 
 def campaign_progress(campaign: Campaign) -> list[dict[str, object]]:
