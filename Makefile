@@ -32,7 +32,13 @@ demo: export DATABASE_URL :=
 demo: export REDIS_URL :=
 demo: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py create_campaign demo --name "Demo: checkability game vs baseline" \
+		--run checkability-game --run correctness-only --seed 1 --exist-ok
+	$(BIN)/python manage.py simulate_raters --campaign demo --raters 12 --judgments 30 \
+		--concurrency 4 --time-scale 0.01
 	$(BIN)/python manage.py create_staff admin
+	$(BIN)/python manage.py create_raters --campaign demo --count 1 --print-logins
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -21,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--practice-items", type=int, default=3)
         parser.add_argument("--status", choices=Campaign.Status.values, default="live")
         parser.add_argument("--seed", type=int, help="makes the item choice reproducible")
+        parser.add_argument(
+            "--exist-ok", action="store_true", help="leave an existing campaign SLUG as it is"
+        )
 
     def handle(
         self,
@@ -34,6 +37,7 @@ class Command(BaseCommand):
         practice_items: int,
         status: str,
         seed: int | None,
+        exist_ok: bool,
         **options: object,
     ) -> None:
         found = list(TrainingRun.objects.filter(name__in=runs))
@@ -48,6 +52,9 @@ class Command(BaseCommand):
             if value < 1:
                 raise CommandError(f"{flag} must be at least 1")
         if Campaign.objects.filter(slug=slug).exists():
+            if exist_ok:
+                self.stdout.write(f"campaign {slug} exists already: left as it is")
+                return
             raise CommandError(f"a campaign {slug!r} exists already")
         campaign = campaign_create(
             slug=slug,

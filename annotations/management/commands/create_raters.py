@@ -14,24 +14,41 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--campaign", required=True)
         parser.add_argument("--count", type=int, required=True)
-        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument("--out", type=Path, help="CSV file to write the logins to")
+        parser.add_argument(
+            "--print-logins", action="store_true", help="print 'rater login: USER / PASSWORD'"
+        )
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="where raters reach the app"
         )
 
     def handle(
-        self, *args: object, campaign: str, count: int, out: Path, base_url: str, **options: object
+        self,
+        *args: object,
+        campaign: str,
+        count: int,
+        out: Path | None,
+        print_logins: bool,
+        base_url: str,
+        **options: object,
     ) -> None:
         found = Campaign.objects.filter(slug=campaign).first()
         if found is None:
             raise CommandError(f"no campaign {campaign!r}")
         if count < 1:
             raise CommandError("--count must be at least 1")
-        if out.exists():
+        if out is None and not print_logins:
+            raise CommandError("say where the logins go: --out FILE.csv or --print-logins")
+        if out is not None and out.exists():
             raise CommandError(f"{out} exists: it may hold passwords; choose another file")
-        if not out.parent.is_dir():
+        if out is not None and not out.parent.is_dir():
             raise CommandError(f"{out.parent}: no such directory")
         logins = raters_create(campaign=found, count=count)
+        if print_logins:
+            for login in logins:
+                self.stdout.write(f"rater login: {login.username} / {login.password}")
+        if out is None:
+            return
         with out.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(["username", "password", "login_url"])
