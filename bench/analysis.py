@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from report import write_section  # bench/report.py: python puts the script's folder first
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -463,19 +465,6 @@ def time_copy(campaign_id: int, excluded: list[str]) -> dict[str, float]:
 # --- the report -----------------------------------------------------------------------------
 
 
-def write_readme(section: str) -> None:
-    readme = REPO / "bench" / "README.md"
-    begin, end = "<!-- analysis:begin -->", "<!-- analysis:end -->"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judgments", type=int, default=1_000_000)
@@ -609,7 +598,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_readme:
-        write_readme(section)
+        write_section("analysis", section)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from report import write_section  # bench/report.py: python puts the script's folder first
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -133,19 +135,6 @@ def run_copy_baseline() -> tuple[float, int]:
     return elapsed, count
 
 
-def write_readme(section: str) -> None:
-    readme = REPO / "bench" / "README.md"
-    begin, end = "<!-- ingest:begin -->", "<!-- ingest:end -->"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
@@ -200,7 +189,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_readme:
-        write_readme(section)
+        write_section("ingest", section)
 
 
 if __name__ == "__main__":
