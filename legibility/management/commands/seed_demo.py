@@ -21,7 +21,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--problems", type=int, default=60)
+        parser.add_argument("--problems", type=int, default=100)
         parser.add_argument("--samples-per-role", type=int, default=3)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
