@@ -4,8 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from legibility.models import IngestRun, Problem, Sample
-from tests.conftest import REAL_DATA
+from legibility.models import Checkpoint, IngestRun, Problem, Sample, SampleSource
 from tests.legibility.jsonl import sample_record, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -94,13 +93,6 @@ def test_ingest_samples_reports_a_missing_file(tmp_path):
         run("ingest_samples", str(tmp_path / "absent.jsonl"))
 
 
-@pytest.fixture
-def real_data():
-    if not REAL_DATA.is_dir():
-        pytest.skip("../shared/data/real is absent: real GSM8K files are not part of a clone")
-    return REAL_DATA
-
-
 def test_real_gsm8k_solutions_ingest_with_the_sources_own_correctness(real_data, tmp_path):
     run("import_problems", str(real_data / "gsm8k_test.jsonl"))
     records = []
@@ -125,3 +117,50 @@ def test_real_gsm8k_solutions_ingest_with_the_sources_own_correctness(real_data,
     disagreements = [s.pk for s in samples if s.is_correct is not s.meta["source_label"]]
     assert disagreements == []
     assert samples.filter(is_correct=True).count() == 286  # 21.7%, as the source reports
+
+
+def test_add_source_adds_a_watched_directory_then_changes_it(tmp_path):
+    out, _ = run("add_source", "drops", "--directory", str(tmp_path))
+    assert out == "added source drops (watched directory of JSONL files)\n"
+    out, _ = run("add_source", "drops", "--directory", str(tmp_path), "--every", "10")
+    assert out.startswith("changed source drops")
+    assert SampleSource.objects.get(name="drops").poll_interval_s == 10
+
+
+def test_add_source_creates_the_checkpoint_an_endpoint_serves():
+    run("add_source", "r3", "--endpoint", "http://127.0.0.1:9/v1", "--model", "prover",
+        "--run", "pvg", "--checkpoint", "round-3", "--round", "3", "--helpful-only")  # fmt: skip
+    source = SampleSource.objects.get(name="r3")
+    assert (str(source.checkpoint), source.checkpoint.round) == ("pvg/round-3", 3)
+    assert source.kind == SampleSource.Kind.OPENAI_ENDPOINT and source.sneaky_prompt == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (["--directory", "/no/such/place"], "no such directory"),
+        (["--endpoint", "http://127.0.0.1:9/v1", "--run", "pvg"], "needs --model, --checkpoint"),
+        (["--endpoint", "ftp://gpu-box/v1", "--model", "m", "--run", "pvg", "--checkpoint", "c"],
+         "base_url: Enter a valid URL"),
+        (["--endpoint", "http://gpu/v1", "--model", "m", "--run", "pvg", "--checkpoint", "c",
+          "--round", "-1"], "cannot be negative"),
+    ],
+)  # fmt: skip
+def test_add_source_refuses_bad_input_in_one_line_and_keeps_nothing(arguments, reason):
+    with pytest.raises(CommandError, match=reason) as refused:
+        run("add_source", "bad", *arguments)
+    assert "\n" not in str(refused.value)
+    assert not SampleSource.objects.exists() and not Checkpoint.objects.exists()
+
+
+def test_poll_sources_polls_a_named_source_and_fails_when_it_fails(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [sample_record()])
+    run("add_source", "drops", "--directory", str(tmp_path))
+    run("add_source", "down", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m",
+        "--run", "pvg", "--checkpoint", "c", "--problems", "p-")  # fmt: skip
+    out, _ = run("poll_sources", "--source", "drops")
+    assert out.startswith("drops: succeeded, 1 created")
+    with pytest.raises(CommandError, match="polling failed: down"):
+        run("poll_sources", "--source", "down")
+    with pytest.raises(CommandError, match="no source nope"):
+        run("poll_sources", "--source", "nope")
