@@ -136,6 +136,16 @@ def celery_worker(celery_processes: CeleryProcesses) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real GSM8K problems and model-written solutions beside the repository."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(
+            "../shared/data/real is absent: real GSM8K solutions are not part of a user's clone"
+        )
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium")

@@ -4,14 +4,15 @@ the endpoint source talks to.
 It serves ``POST /v1/completions`` and ``POST /v1/chat/completions`` on 127.0.0.1 from a
 background thread. Its prover is deterministic: the final answer is the last number in the
 prompt, one more when the prompt mentions "sneaky", so helpful solutions come out correct and
-sneaky ones wrong for questions that end on their answer. Every request is recorded, the
+sneaky ones wrong for questions that end on their answer; a test may hand it a solver of its
+own instead. Every request is recorded, the
 number of requests in flight is tracked, and faults can be scripted for the next requests."""
 
 import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,9 +52,13 @@ class RecordedRequest:
 
 
 class FakeOpenAI:
-    def __init__(self, *, latency_s: float = 0.0, hang_s: float = 10.0) -> None:
+    def __init__(
+        self, *, latency_s: float = 0.0, hang_s: float = 10.0,
+        solver: Callable[[str], str] | None = None,
+    ) -> None:  # fmt: skip
         self.latency_s = latency_s  # per answer, so that concurrent requests overlap
         self.hang_s = hang_s
+        self.solver = solver  # prompt -> solution, in place of the built-in prover
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -79,6 +84,8 @@ class FakeOpenAI:
             self._faults.extend([(fault, prompt_contains)] * times)
 
     def solution_for(self, prompt: str) -> str:
+        if self.solver is not None:
+            return self.solver(prompt)
         numbers = _NUMBER.findall(prompt)
         answer = float(numbers[-1]) if numbers else 0
         if "sneaky" in prompt.lower():
@@ -115,8 +122,10 @@ class FakeOpenAI:
 
 
 @contextmanager
-def fake_openai_server(*, latency_s: float = 0.0, hang_s: float = 10.0) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(latency_s=latency_s, hang_s=hang_s)
+def fake_openai_server(
+    *, latency_s: float = 0.0, hang_s: float = 10.0, solver: Callable[[str], str] | None = None
+) -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(latency_s=latency_s, hang_s=hang_s, solver=solver)
     fake.start()
     try:
         yield fake

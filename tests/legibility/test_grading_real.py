@@ -20,8 +20,6 @@ from legibility.grading import (
     parse_ground_truth,
 )
 
-REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-
 OPENAI_FILES = [
     "solutions_openai-gsm_6b-finetuning.jsonl",
     "solutions_openai-gsm_6b-verification.jsonl",
@@ -39,15 +37,6 @@ OPENAI_MIN_AGREEMENT = 0.99
 # interpreter output wins over numbers restated in the closing sentence. Row 146 of both files
 # stops inside its code: we call it unparseable, as ToRA's grader finds no number either.
 TORA_MIN_AGREEMENT = 0.998
-
-
-@pytest.fixture(scope="module")
-def real_data() -> Path:
-    if not REAL_DATA.is_dir():
-        pytest.skip(
-            "../shared/data/real is absent: real GSM8K solutions are not part of a user's clone"
-        )
-    return REAL_DATA
 
 
 @pytest.fixture(scope="module")
