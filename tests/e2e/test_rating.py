@@ -121,3 +121,37 @@ def test_the_login_link_signs_the_rater_in(live_server, page):
     expect(page.locator("[data-testid=consent]")).to_be_visible()
     page.goto(f"{live_server.url}/rate/login/forged-token/")
     expect(page.locator("h1")).to_have_text("This login link is not valid")
+
+
+def set_visibility(page: Page, state: str) -> None:
+    """What the browser does when the rater switches tab and back (headless Chromium has no
+    other tab to switch to): the page's visibility changes and it is told."""
+    page.evaluate(
+        """state => {
+            const set = (name, value) =>
+                Object.defineProperty(document, name, {value: value, configurable: true});
+            set("visibilityState", state);
+            set("hidden", state === "hidden");
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_time_with_the_tab_hidden_is_recorded_apart(live_server, page):
+    login = raters_create(campaign=campaign(), count=1)[0]
+    log_in(page, live_server.url, login.username, login.password)
+    page.click("[data-testid=consent]")
+    page.wait_for_selector("#stage[data-ready]")
+
+    page.wait_for_timeout(300)
+    set_visibility(page, "hidden")
+    page.wait_for_timeout(800)
+    set_visibility(page, "visible")
+    page.wait_for_timeout(300)
+    page.click("[data-verdict=correct]")
+    expect(page.locator("[data-testid=position]")).to_have_text("Question 2 of 20")
+
+    judged = main_judgments()[0]
+    assert abs(judged.hidden_ms - 800) <= 150, judged.hidden_ms
+    assert judged.client_ms >= 1400 - 150  # the whole time on the item, hidden part included
