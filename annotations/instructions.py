@@ -1,6 +1,8 @@
 """The instructions raters read before they start: Markdown, rendered and then sanitised, so a
 campaign's text can format but never script."""
 
+import functools
+
 import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -31,6 +33,8 @@ time.
 """
 
 
+# the rater's view asks for them on every page: rendered once per text and time limit
+@functools.lru_cache(maxsize=64)
 def render_instructions(text: str, *, time_limit_s: int) -> SafeString:
     source = (text or DEFAULT_INSTRUCTIONS).replace("{time_limit}", str(time_limit_s))
     html = markdown.markdown(source, extensions=["sane_lists"])

@@ -104,6 +104,18 @@ class Rater(models.Model):
     sessions_started = models.PositiveIntegerField(
         default=0, help_text="Main items are served up to sessions_started × questions per session."
     )
+    # counts of the rater's own history, kept by the services in the transaction that changes
+    # it (the rater's row is locked first), so the next item needs no scan of that history
+    main_assigned = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Main items issued and not expired."
+    )
+    judged_ms = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Time spent on main items, against the cap."
+    )
+    cell_counts = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="Main items issued and not expired per cell, as the scheduler balances them.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -152,6 +164,9 @@ class Assignment(models.Model):
             models.Index(
                 fields=["deadline"], condition=Q(state="open"), name="assignment_open_idx"
             ),
+            # the scheduler: has the rater seen this problem, practice included; one probe per
+            # candidate item instead of reading the rater's whole history
+            models.Index(fields=["rater", "problem"], name="assignment_rater_problem_idx"),
         ]
 
     def __str__(self) -> str:

@@ -13,11 +13,17 @@ waited for."""
 import random
 from collections import Counter
 
-from django.db.models import Count, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from annotations.models import Assignment, Campaign, CampaignItem, Rater
 
 Cell = tuple[int, str, bool]  # checkpoint id, role, sample is correct
+
+
+def cell_key(cell: Cell) -> str:
+    """The cell's key in ``Rater.cell_counts``."""
+    checkpoint_id, role, correct = cell
+    return f"{checkpoint_id}:{role}:{int(correct)}"
 
 
 def cells_least_seen_first(
@@ -27,38 +33,33 @@ def cells_least_seen_first(
 
 
 def rater_cell_counts(rater: Rater) -> Counter[Cell]:
-    rows = (
-        Assignment.objects.filter(rater=rater, is_practice=False)
-        .exclude(state=Assignment.State.EXPIRED)
-        .values("item__checkpoint_id", "item__role", "item__sample_is_correct")
-        .annotate(n=Count("id"))
-    )
-    return Counter(
-        {
-            (row["item__checkpoint_id"], row["item__role"], row["item__sample_is_correct"]): row[
-                "n"
-            ]
-            for row in rows
-        }
-    )
+    """How many main items of each cell the rater was given (and did not let expire)."""
+    counts: Counter[Cell] = Counter()
+    for key, n in rater.cell_counts.items():
+        checkpoint_id, role, correct = key.split(":")
+        counts[(int(checkpoint_id), role, correct == "1")] = n
+    return counts
 
 
 def next_main_item(*, rater: Rater, campaign: Campaign, rng: random.Random) -> CampaignItem | None:
-    """The next item for the rater, row-locked for the caller's transaction; None when none is
-    left for this rater."""
+    """The next item for the rater, row-locked for the caller's transaction, its sample and
+    problem loaded for the page; None when none is left for this rater."""
     cells: list[Cell] = [(int(c), str(r), bool(k)) for c, r, k in campaign.cells]
-    seen_problems = Assignment.objects.filter(rater=rater).values("problem_id")
+    # probed per candidate through the (rater, problem) index: the first free items of a cell
+    # are mostly problems the rater has not seen, so a handful of probes settle the pick
+    seen = Assignment.objects.filter(rater=rater, problem_id=OuterRef("problem_id"))
     for checkpoint_id, role, correct in cells_least_seen_first(
         cells, rater_cell_counts(rater), rng=rng
     ):
         free = CampaignItem.objects.filter(
+            ~Exists(seen),
             campaign=campaign,
             checkpoint_id=checkpoint_id,
             role=role,
             sample_is_correct=correct,
             is_practice=False,
             remaining__gt=0,
-        ).exclude(problem_id__in=seen_problems)
+        )
         item = _first_from_random_point(free, rng.random())
         if item is not None:
             return item
@@ -67,7 +68,12 @@ def next_main_item(*, rater: Rater, campaign: Campaign, rng: random.Random) -> C
 
 def _first_from_random_point(free: QuerySet[CampaignItem], point: float) -> CampaignItem | None:
     for part in (free.filter(random_key__gte=point), free.filter(random_key__lt=point)):
-        item = part.order_by("random_key").select_for_update(skip_locked=True, of=("self",)).first()
+        item = (
+            part.order_by("random_key")
+            .select_related("sample__problem")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
         if item is not None:
             return item
     return None
@@ -79,5 +85,6 @@ def next_practice_item(*, rater: Rater, campaign: Campaign) -> CampaignItem | No
         CampaignItem.objects.filter(campaign=campaign, is_practice=True)
         .exclude(pk__in=done)
         .order_by("random_key")
+        .select_related("sample__problem")
         .first()
     )

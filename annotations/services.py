@@ -10,11 +10,11 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Max, Sum
+from django.db.models import Count, F, Max, Sum
 from django.utils import timezone
 
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment, Rater
-from annotations.scheduler import next_main_item, next_practice_item
+from annotations.scheduler import cell_key, next_main_item, next_practice_item
 from annotations.selection import Candidate, select_main_items, select_practice_items
 from legibility.models import Checkpoint, Sample, TrainingRun
 
@@ -164,7 +164,7 @@ def rater_session_start(*, rater: Rater) -> None:
     """Another session of questions, once the last one is complete."""
     with transaction.atomic():
         locked = Rater.objects.select_for_update().get(pk=rater.pk)
-        if _main_count(locked) >= locked.sessions_started * locked.campaign.questions_per_session:
+        if locked.main_assigned >= locked.sessions_started * locked.campaign.questions_per_session:
             Rater.objects.filter(pk=rater.pk).update(sessions_started=F("sessions_started") + 1)
 
 
@@ -190,8 +190,11 @@ def rater_next(
     """The rater's open item, or a new one issued now, or the page that comes instead."""
     now = now or timezone.now()
     rng = rng or random.Random()
-    # one rater's requests queue here (two tabs, a double click): they never both issue
-    rater = Rater.objects.select_for_update().select_related("campaign").get(pk=rater.pk)
+    # one rater's requests queue here (two tabs, a double click): they never both issue. Only
+    # the rater's row: locking the campaign's too would queue every rater behind one another
+    rater = (
+        Rater.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=rater.pk)
+    )
     campaign = rater.campaign
     if campaign.status != Campaign.Status.LIVE:
         return RaterStep("unavailable", reason=campaign.status)
@@ -202,8 +205,15 @@ def rater_next(
     if current is not None:
         if now <= _hard_deadline(current, campaign):
             return _task_step(current, campaign, now)
-        _store_judgment(current, campaign, verdict=None, client_ms=None, hidden_ms=None, now=now)
+        _store_judgment(
+            current, rater, campaign, verdict=None, client_ms=None, hidden_ms=None, now=now
+        )
+    return _issue_next(rater, campaign, now, rng)
 
+
+def _issue_next(rater: Rater, campaign: Campaign, now: datetime, rng: random.Random) -> RaterStep:
+    """A new item for a rater who has none open, whose row the caller holds locked; or the
+    page that comes instead."""
     if rater.practice_done_at is None:
         item = next_practice_item(rater=rater, campaign=campaign)
         if item is not None:
@@ -211,10 +221,9 @@ def rater_next(
             return _task_step(_issue(rater, item, campaign, done + 1, now), campaign, now)
         Rater.objects.filter(pk=rater.pk).update(practice_done_at=now)
 
-    main_count = _main_count(rater)
-    if main_count >= rater.sessions_started * campaign.questions_per_session:
+    if rater.main_assigned >= rater.sessions_started * campaign.questions_per_session:
         return RaterStep("session_end", number=rater.sessions_started)
-    if _judged_ms(rater) >= campaign.rater_cap_s * 1000:
+    if rater.judged_ms >= campaign.rater_cap_s * 1000:
         return RaterStep("finished", reason="cap")
     for _ in range(CLAIM_ATTEMPTS):
         item = next_main_item(rater=rater, campaign=campaign, rng=rng)
@@ -226,31 +235,40 @@ def rater_next(
             remaining=F("remaining") - 1
         )
         if claimed:
-            return _task_step(_issue(rater, item, campaign, main_count + 1, now), campaign, now)
+            cell = cell_key((item.checkpoint_id, item.role, item.sample_is_correct))
+            cell_counts = {**rater.cell_counts, cell: rater.cell_counts.get(cell, 0) + 1}
+            Rater.objects.filter(pk=rater.pk).update(
+                main_assigned=F("main_assigned") + 1, cell_counts=cell_counts
+            )
+            assignment = _issue(rater, item, campaign, rater.main_assigned + 1, now)
+            return _task_step(assignment, campaign, now)
     return RaterStep("finished", reason="busy")
 
 
 def _open_assignment(rater: Rater) -> Assignment | None:
-    return (
-        Assignment.objects.filter(rater=rater, state=Assignment.State.OPEN)
-        .select_related("item__sample__problem")
-        .first()
+    # usually there is none: the joins that load the item for the page come only when there is
+    open_ = Assignment.objects.filter(rater=rater, state=Assignment.State.OPEN).first()
+    if open_ is not None:
+        open_.item = CampaignItem.objects.select_related("sample__problem").get(pk=open_.item_id)
+    return open_
+
+
+def rater_recount(*, rater: Rater) -> None:
+    """Set the rater's counters from the assignments and judgments themselves. The caller
+    holds the rater's row lock."""
+    live = Assignment.objects.filter(rater=rater, is_practice=False).exclude(
+        state=Assignment.State.EXPIRED
     )
-
-
-def _main_count(rater: Rater) -> int:
-    return (
-        Assignment.objects.filter(rater=rater, is_practice=False)
-        .exclude(state=Assignment.State.EXPIRED)
-        .count()
+    per_cell = live.values_list("item__checkpoint_id", "item__role", "item__sample_is_correct")
+    judged = Judgment.objects.filter(assignment__rater=rater, assignment__is_practice=False)
+    Rater.objects.filter(pk=rater.pk).update(
+        main_assigned=live.count(),
+        judged_ms=judged.aggregate(total=Sum("server_ms"))["total"] or 0,
+        cell_counts={
+            cell_key((checkpoint_id, role, correct)): n
+            for checkpoint_id, role, correct, n in per_cell.annotate(n=Count("id"))
+        },
     )
-
-
-def _judged_ms(rater: Rater) -> int:
-    total = Judgment.objects.filter(
-        assignment__rater=rater, assignment__is_practice=False
-    ).aggregate(total=Sum("server_ms"))["total"]
-    return total or 0
 
 
 def _issue(
@@ -300,11 +318,10 @@ def judgment_submit(
     after it, or with no verdict (the page's own timeout), a timeout is recorded instead.
     Raises Assignment.DoesNotExist for another rater's assignment, AssignmentClosed for one
     already closed (a double submit or a replay)."""
-    assignment = Assignment.objects.select_related("rater__campaign").get(
-        pk=assignment_id, rater=rater
-    )
+    assignment = _locked_assignment(rater, assignment_id)
     return _store_judgment(
         assignment,
+        assignment.rater,
         assignment.rater.campaign,
         verdict=verdict,
         client_ms=client_ms,
@@ -313,8 +330,47 @@ def judgment_submit(
     )
 
 
+@transaction.atomic
+def judgment_submit_and_next(
+    *,
+    rater: Rater,
+    assignment_id: UUID | str,
+    verdict: str | None,
+    client_ms: int | None,
+    hidden_ms: int | None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> tuple[Judgment, RaterStep | None]:
+    """Store the answer as ``judgment_submit`` does and, after a main item, issue the next one
+    in the same transaction, so the answer's response can show it (the page answers through
+    htmx). No step after a practice item: its feedback comes first."""
+    now = now or timezone.now()
+    assignment = _locked_assignment(rater, assignment_id)
+    rater, campaign = assignment.rater, assignment.rater.campaign
+    judgment = _store_judgment(
+        assignment, rater, campaign, verdict=verdict, client_ms=client_ms, hidden_ms=hidden_ms,
+        now=now,
+    )  # fmt: skip
+    if assignment.is_practice:
+        return judgment, None
+    if campaign.status != Campaign.Status.LIVE:
+        return judgment, RaterStep("unavailable", reason=campaign.status)
+    # the answer closed the rater's only open assignment: nothing else to look at first
+    return judgment, _issue_next(rater, campaign, now, rng or random.Random())
+
+
+def _locked_assignment(rater: Rater, assignment_id: UUID | str) -> Assignment:
+    # the rater's row is locked first, as in every service that changes the rater's items
+    return (
+        Assignment.objects.select_related("rater__campaign")
+        .select_for_update(of=("rater",))
+        .get(pk=assignment_id, rater=rater)
+    )
+
+
 def _store_judgment(
     assignment: Assignment,
+    rater: Rater,
     campaign: Campaign,
     *,
     verdict: str | None,
@@ -332,7 +388,10 @@ def _store_judgment(
     if not claimed:
         raise AssignmentClosed(assignment.pk)
     assignment.state = state
-    answered_at = min(now, hard_deadline)
+    server_ms = int((min(now, hard_deadline) - assignment.issued_at).total_seconds() * 1000)
+    if not assignment.is_practice:
+        Rater.objects.filter(pk=rater.pk).update(judged_ms=F("judged_ms") + server_ms)
+        rater.judged_ms += server_ms
     return Judgment.objects.create(
         assignment=assignment,
         verdict="" if timed_out else (verdict or ""),
@@ -340,7 +399,7 @@ def _store_judgment(
         late=not timed_out and now > assignment.deadline,
         client_ms=client_ms,
         hidden_ms=hidden_ms,
-        server_ms=int((answered_at - assignment.issued_at).total_seconds() * 1000),
+        server_ms=server_ms,
         answered_at=now,
     )
 
@@ -356,19 +415,27 @@ def assignments_expire(*, now: datetime | None = None) -> int:
     expired = 0
     for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).only("id", "grace_s"):
         cutoff = now - timedelta(seconds=campaign.grace_s) - EXPIRY_MARGIN
-        # rows a rater's submit holds are skipped: that submit decides their fate
-        overdue = list(
-            Assignment.objects.select_for_update(skip_locked=True)
-            .filter(rater__campaign=campaign, state=Assignment.State.OPEN, deadline__lt=cutoff)
-            .values_list("id", "item_id", "is_practice")
+        overdue = Assignment.objects.filter(
+            rater__campaign=campaign, state=Assignment.State.OPEN, deadline__lt=cutoff
         )
-        if not overdue:
+        # the raters' rows first, as every service locks them; a rater whose request holds
+        # the row is skipped: that request decides the assignment's fate
+        raters = list(
+            Rater.objects.select_for_update(skip_locked=True).filter(
+                pk__in=overdue.values("rater_id")
+            )
+        )
+        rows = list(overdue.filter(rater__in=raters).values_list("id", "item_id", "is_practice"))
+        if not rows:
             continue
-        Assignment.objects.filter(pk__in=[pk for pk, _, _ in overdue]).update(
+        Assignment.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
             state=Assignment.State.EXPIRED
         )
-        freed = Counter(item_id for _, item_id, is_practice in overdue if not is_practice)
+        freed = Counter(item_id for _, item_id, is_practice in rows if not is_practice)
         for item_id, count in freed.items():
             CampaignItem.objects.filter(pk=item_id).update(remaining=F("remaining") + count)
-        expired += len(overdue)
+        # rare, and in the background: counting afresh also mends any drift
+        for rater in raters:
+            rater_recount(rater=rater)
+        expired += len(rows)
     return expired

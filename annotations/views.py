@@ -20,11 +20,12 @@ from annotations.models import Assignment, Judgment, Rater
 from annotations.services import (
     AssignmentClosed,
     RaterStep,
+    judgment_submit,
+    judgment_submit_and_next,
     rater_consent,
     rater_next,
     rater_session_start,
 )
-from annotations.services import judgment_submit as submit
 
 TEMPLATE = "annotations/rate.html"
 
@@ -93,14 +94,22 @@ def answer(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
     verdict = request.POST.get("verdict") or None
     if verdict not in {None, Judgment.Verdict.CORRECT, Judgment.Verdict.INCORRECT}:
         return HttpResponse("verdict must be 'correct' or 'incorrect'", status=400)
+    assignment_id = request.POST.get("assignment", "")
+    client_ms = _milliseconds(request.POST.get("client_ms"))
+    hidden_ms = _milliseconds(request.POST.get("hidden_ms"))
+    step: RaterStep | None = None
     try:
-        judgment = submit(
-            rater=rater,
-            assignment_id=request.POST.get("assignment", ""),
-            verdict=verdict,
-            client_ms=_milliseconds(request.POST.get("client_ms")),
-            hidden_ms=_milliseconds(request.POST.get("hidden_ms")),
-        )
+        # through htmx the response shows the next item: issued in the answer's transaction
+        if request.htmx:
+            judgment, step = judgment_submit_and_next(
+                rater=rater, assignment_id=assignment_id, verdict=verdict,
+                client_ms=client_ms, hidden_ms=hidden_ms,
+            )  # fmt: skip
+        else:
+            judgment = judgment_submit(
+                rater=rater, assignment_id=assignment_id, verdict=verdict,
+                client_ms=client_ms, hidden_ms=hidden_ms,
+            )  # fmt: skip
     except (Assignment.DoesNotExist, ValidationError, ValueError) as error:
         # not this rater's assignment, or not an assignment id at all: the same answer for both
         raise Http404("No such open item.") from error
@@ -108,6 +117,8 @@ def answer(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
         return _after_post(request, rater)  # a double submit: show what comes next
     if judgment.assignment.is_practice:
         return _feedback(request, rater, judgment)
+    if step is not None:
+        return _page(request, rater, step=step)
     return _after_post(request, rater)
 
 

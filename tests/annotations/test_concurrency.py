@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
 from annotations.models import Assignment, CampaignItem, Judgment
 from annotations.services import AssignmentClosed, judgment_submit, rater_next
@@ -65,3 +65,38 @@ def test_many_raters_at_once_never_over_assign_and_lose_nothing(make_campaign, m
         assert len(problems) == len(set(problems))
     remaining = sum(CampaignItem.objects.values_list("remaining", flat=True))
     assert remaining + Assignment.objects.count() == 2 * CampaignItem.objects.count()
+
+
+def test_one_raters_transaction_does_not_hold_up_another_raters_next_task(
+    make_campaign, make_rater
+):
+    require_postgres()
+    campaign = make_campaign(problems=6)
+    first, second = make_rater(campaign), make_rater(campaign)
+    issued, release = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def hold_a_transaction_open() -> None:
+        try:
+            with transaction.atomic():
+                rater_next(rater=first)
+                issued.set()
+                release.wait(timeout=30)
+        except Exception as error:  # reported by the test, not lost in the thread
+            errors.append(repr(error))
+        finally:
+            issued.set()
+            connection.close()
+
+    holder = threading.Thread(target=hold_a_transaction_open)
+    holder.start()
+    try:
+        assert issued.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # blocked: an error, not a hang
+        step = rater_next(rater=second)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert errors == []
+    assert step.kind == "task"
