@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "legibility.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "legibility.urls"
@@ -198,6 +199,11 @@ CELERY_TASK_TIME_LIMIT = 11 * 60
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis away for a while (bench/drills.py redis-outage): workers keep reconnecting however long
+# it takes, instead of exiting after 100 tries; a task running when it went away finishes (it is
+# safe to run twice should the broker hand it out again).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # each source has its own interval; this only checks which are due
