@@ -3,6 +3,7 @@ joining and the counting; nothing here issues a query per row."""
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Avg, Case, Count, IntegerField, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncHour
@@ -147,7 +148,7 @@ def judgment_export_rows(
     if timeouts == Timeouts.EXCLUDED:
         judgments = judgments.filter(timed_out=False)
     per_session = campaign.questions_per_session
-    rows = (
+    rows = _in_pages(
         judgments.order_by("pk")
         .annotate(rater_correct=RATER_CORRECT)
         .values_list(
@@ -172,7 +173,6 @@ def judgment_export_rows(
             "answered_at",
             "assignment__position",
         )
-        .iterator(chunk_size=CHUNK)
     )
     for pk, rater, *between, issued_at, answered_at, position in rows:
         yield [
@@ -180,6 +180,21 @@ def judgment_export_rows(
             (position - 1) // per_session + 1, (position - 1) % per_session + 1,
             rater in excluded,
         ]  # fmt: skip
+
+
+def _in_pages(rows: QuerySet[Judgment, tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a values_list() ordered by pk and starting with it, CHUNK at a time, each page
+    a query of its own that starts after the last pk seen. The first row comes at once: a
+    server-side cursor outside a transaction is declared WITH HOLD, and PostgreSQL builds the
+    whole result before handing over its first row (14.8 s at 1.6 million judgments). Judgments
+    are only ever added, so the pages miss nothing that existed when the export began."""
+    last_pk = None
+    while True:
+        page = list((rows if last_pk is None else rows.filter(pk__gt=last_pk))[:CHUNK])
+        yield from page
+        if len(page) < CHUNK:
+            return
+        last_pk = page[-1][0]
 
 
 def campaign_progress(campaign: Campaign) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from annotations.exports import judgments_csv
 from annotations.selectors import JUDGMENT_COLUMNS
 from annotations.services import judgment_submit, rater_next
 from tests.factories import StaffFactory
@@ -115,6 +116,23 @@ def test_export_judgments_command_writes_the_same_csv(judged, tmp_path):
     assert list(frame.columns) == JUDGMENT_COLUMNS and len(frame) == 24
     with pytest.raises(CommandError, match="no campaign"):
         call_command("export_judgments", "--campaign", "nope", "--out", str(tmp_path / "x.csv"))
+
+
+def test_the_judgments_csv_is_read_in_pages_that_miss_nothing(judged, make_rater, monkeypatch):
+    monkeypatch.setattr("annotations.selectors.CHUNK", 5)  # 24 judgments: pages of 5, 5, ... 4
+    lines = judgments_csv(judged)
+    header, first = next(lines), next(lines)  # the first page is read, and no more
+    rater = make_rater(judged)  # a judgment stored while the export is under way is in it
+    step = rater_next(rater=rater)
+    judgment_submit(rater=rater, assignment_id=step.assignment.pk, verdict="correct",
+                    client_ms=900, hidden_ms=0)  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        rest = list(lines)
+
+    frame = pd.read_csv(io.StringIO(header + first + "".join(rest)))
+    assert len(frame) == 25 and frame["judgment_id"].is_unique
+    assert frame["judgment_id"].is_monotonic_increasing
+    assert len(queries) == 5  # the four pages left, the last one short
 
 
 def test_curves_api_returns_the_figures_as_json_with_a_token(client, judged):
