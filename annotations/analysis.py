@@ -6,6 +6,7 @@ simulated judgments with a known truth."""
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -371,6 +372,7 @@ def round_trends(rows: Iterable[Row], *, timeouts: Timeouts = Timeouts.WRONG) ->
     import pandas as pd
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in _scored(list(rows), timeouts):
@@ -394,10 +396,16 @@ def round_trends(rows: Iterable[Row], *, timeouts: Timeouts = Timeouts.WRONG) ->
             family=sm.families.Binomial(),
             cov_struct=sm.cov_struct.Exchangeable(),
         )
-        fit = model.fit()
-        low, high = fit.conf_int(alpha=1 - CONFIDENCE).loc["round"]
-        if not np.all(np.isfinite([fit.params["round"], low, high, fit.pvalues["round"]])):
-            continue  # too few judgments for the model to say anything
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = model.fit()
+            low, high = fit.conf_int(alpha=1 - CONFIDENCE).loc["round"]
+            p_value = fit.pvalues["round"]
+        # Too few judgments, or all of them right: the numbers come out infinite, or finite but
+        # meaningless (an interval of ±1e-9 around 0). Either way there is no trend to show.
+        separated = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
+        if separated or not np.all(np.isfinite([fit.params["round"], low, high, p_value])):
+            continue
         trends.append(
             Trend(
                 run=run,
@@ -405,7 +413,7 @@ def round_trends(rows: Iterable[Row], *, timeouts: Timeouts = Timeouts.WRONG) ->
                 slope=float(fit.params["round"]),
                 low=float(low),
                 high=float(high),
-                p_value=float(fit.pvalues["round"]),
+                p_value=float(p_value),
                 judgments=len(group),
             )
         )

@@ -1,5 +1,7 @@
 """The analysis recovers a known truth from simulated judgments."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,17 @@ def test_a_flat_curve_shows_no_trend():
     rows = [Row(**{**r.__dict__, "round": (r.position // 3) % 3}) for r in rows]
     (trend,) = round_trends(rows)
     assert trend.low < 0 < trend.high
+
+
+def test_a_trend_the_judgments_cannot_estimate_is_left_out_quietly():
+    """Two raters right on every item: the model cannot be fitted (perfect separation). The
+    trend is left out, without statsmodels' warnings reaching a command's or a log's output."""
+    rows = simulate(seed=6, raters=2, per_rater=6)
+    rows = [Row(**{**r.__dict__, "verdict": "correct" if r.sample_is_correct else "incorrect"})
+            for r in rows]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert round_trends(rows) == []
 
 
 def test_accuracy_by_pass_rate_quartile_covers_every_judgment():
