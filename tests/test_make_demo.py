@@ -40,6 +40,7 @@ def test_the_demo_set_up_gives_curves_of_the_papers_shape(tmp_path):
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "12 raters judged 720 items" in done.stdout
+    assert "95% interval width of accuracy" in done.stdout and "(15 of 15 curves" in done.stdout
 
     curves = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", (

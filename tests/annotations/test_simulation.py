@@ -47,7 +47,8 @@ def test_simulated_raters_judge_through_http_and_report_interval_widths(make_cam
     main = Judgment.objects.filter(assignment__is_practice=False)
     assert main.count() == 3 * 5  # the practice item, then one session of 5 questions each
     assert "raters judged 18 items" in out.getvalue()
-    assert "interval width" in out.getvalue() or "not enough judgments" in out.getvalue()
+    # 15 judgments over 4 curves: too few to say how wide their intervals would be
+    assert "not enough judgments for intervals yet (fewer than 10" in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,6 +17,7 @@ import httpx
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
+from django.template.defaultfilters import pluralize
 
 from annotations.exports import campaign_analysis
 from annotations.login_links import login_token
@@ -29,6 +30,7 @@ _FIELD = re.compile(r'name="(?P<name>csrfmiddlewaretoken|assignment)" value="(?P
 _BLOCK = re.compile(r'data-testid="(?P<name>problem|solution)">(?P<text>.*?)</div>', re.DOTALL)
 # a patient rater reloads the page once a second for this long before giving up
 PATIENCE_S = 300
+MIN_JUDGMENTS_FOR_WIDTH = 10  # per checkpoint and role
 
 
 @dataclass
@@ -174,18 +176,26 @@ class Command(BaseCommand):
 
     def _print_widths(self, campaign: Campaign) -> None:
         analysis = campaign_analysis(campaign, fresh=True)
+        # a bootstrap over a few judgments, all right, gives an interval of width 0: no figure
         widths = [
             c.accuracy.high - c.accuracy.low
             for c in analysis.curves
             if c.accuracy.high is not None and c.accuracy.low is not None
-        ]
+            and c.judgments >= MIN_JUDGMENTS_FOR_WIDTH
+        ]  # fmt: skip
         if not widths:
-            self.stdout.write("not enough judgments for intervals yet")
+            self.stdout.write(
+                f"not enough judgments for intervals yet (fewer than {MIN_JUDGMENTS_FOR_WIDTH} "
+                "per checkpoint and role)"
+            )
             return
+        chance = len(analysis.excluded_raters)
         self.stdout.write(
             f"95% interval width of accuracy per checkpoint and role, at this size: median "
             f"{statistics.median(widths):.3f}, widest {max(widths):.3f} "
-            f"({len(analysis.curves)} curves, {len(analysis.excluded_raters)} raters at chance)"
+            f"({len(widths)} of {len(analysis.curves)} curves, those with "
+            f"{MIN_JUDGMENTS_FOR_WIDTH} judgments or more; {chance} rater{pluralize(chance)} at "
+            "chance)"
         )
 
 
