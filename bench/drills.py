@@ -186,15 +186,13 @@ def write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> int:
 def seed_campaign(*, checkpoints: int, problems: int, **settings: Any) -> Any:
     """Samples through the ingest service, then a live campaign over them."""
     from annotations.services import campaign_create
-    from legibility.ingest.records import record_from_value
-    from legibility.ingest.service import ingest_run_finish, ingest_run_start, samples_ingest
+    from legibility.ingest.records import batches_of, record_entry
+    from legibility.ingest.service import samples_ingest
     from legibility.models import IngestRun, TrainingRun
 
-    ingest_run = ingest_run_start(via=IngestRun.Via.COMMAND)
     records = sample_records(checkpoints=checkpoints, problems=problems)
-    entries = ((index, record_from_value(record)) for index, record in enumerate(records))
-    samples_ingest(entries=entries, ingest_run=ingest_run)
-    ingest_run_finish(ingest_run=ingest_run)
+    entries = (record_entry(index, record) for index, record in enumerate(records))
+    samples_ingest(via=IngestRun.Via.COMMAND, batches=batches_of(entries))
     runs = list(TrainingRun.objects.filter(name=RUN))
     campaign = campaign_create(slug=CAMPAIGN, runs=runs, seed=1, **settings)
     say(f"campaign {CAMPAIGN} seeded: {campaign.items.count():,} items")

@@ -72,16 +72,19 @@ class Role(models.TextChoices):
     NONE = "none", "none (not a game run)"
 
 
+class ApiStyle(models.TextChoices):
+    """Which route of an OpenAI-compatible server a model is asked through."""
+
+    COMPLETIONS = "completions", "/v1/completions"
+    CHAT = "chat", "/v1/chat/completions"
+
+
 class SampleSource(models.Model):
     """Somewhere Celery beat polls for new samples; configured by staff in the admin."""
 
     class Kind(models.TextChoices):
         WATCHED_DIRECTORY = "watched_dir", "watched directory of JSONL files"
         OPENAI_ENDPOINT = "openai", "OpenAI-compatible endpoint"
-
-    class ApiStyle(models.TextChoices):
-        COMPLETIONS = "completions", "/v1/completions"
-        CHAT = "chat", "/v1/chat/completions"
 
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)

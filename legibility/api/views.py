@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from legibility.ingest.records import RecordError, record_from_value
-from legibility.ingest.service import Entry, ingest_run_finish, ingest_run_start, samples_ingest
+from legibility.ingest.records import batches_of, record_entry
+from legibility.ingest.service import samples_ingest
 from legibility.models import IngestRun
 
 MAX_RECORDS_PER_PUSH = 10_000
@@ -65,9 +65,12 @@ class SampleBatchIngestApi(APIView):
             raise PayloadTooLarge(
                 f"{len(records)} records; at most {MAX_RECORDS_PER_PUSH} per request"
             )
-        ingest_run = ingest_run_start(via=IngestRun.Via.PUSH, total=len(records))
-        result = samples_ingest(entries=_entries(records), ingest_run=ingest_run)
-        ingest_run_finish(ingest_run=ingest_run, message=f"pushed by {request.user}")
+        ingest_run, result = samples_ingest(
+            via=IngestRun.Via.PUSH,
+            batches=batches_of(record_entry(index, value) for index, value in enumerate(records)),
+            total=len(records),
+            message=f"pushed by {request.user}",
+        )
         output = {
             "ingest_run": ingest_run.pk,
             "created": result.created,
@@ -76,13 +79,3 @@ class SampleBatchIngestApi(APIView):
             "rejections": [{"index": r.position, "reason": r.reason} for r in result.rejections],
         }
         return Response(self.OutputSerializer(output).data, status=status.HTTP_200_OK)
-
-
-def _entries(records: list[object]) -> list[Entry]:
-    entries: list[Entry] = []
-    for index, value in enumerate(records):
-        try:
-            entries.append((index, record_from_value(value)))
-        except RecordError as error:
-            entries.append((index, error))
-    return entries

@@ -10,10 +10,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from legibility.ingest.errors import SourceUnavailable
-from legibility.ingest.openai_endpoint import endpoint_generate
-from legibility.ingest.service import ingest_run_finish, ingest_run_start
-from legibility.ingest.watched_directory import watched_directory_poll
+from legibility.ingest.endpoint import endpoint_batches
+from legibility.ingest.service import ingest_runs_fail_interrupted, samples_ingest
+from legibility.ingest.watched_directory import watched_directory_batches
 from legibility.models import IngestRun, SampleSource
 
 logger = logging.getLogger(__name__)
@@ -77,20 +76,20 @@ def source_poll(*, source_id: int) -> IngestRun | None:
 
 def _poll_as_run(source: SampleSource) -> IngestRun:
     # Holding the lock, any run of this source still "running" belongs to a dead worker.
-    IngestRun.objects.filter(source=source, status=IngestRun.Status.RUNNING).update(
-        status=IngestRun.Status.FAILED,
-        finished_at=timezone.now(),
-        message="interrupted: the worker stopped before the run finished; the next run resumed",
-    )
-    ingest_run = ingest_run_start(via=IngestRun.Via.SOURCE, source=source)
-    try:
-        if source.kind == SampleSource.Kind.WATCHED_DIRECTORY:
-            watched_directory_poll(source=source, ingest_run=ingest_run)
-        else:
-            endpoint_generate(source=source, ingest_run=ingest_run)
-    except SourceUnavailable as error:
-        return ingest_run_finish(ingest_run=ingest_run, failure=str(error))
-    except Exception as error:
-        ingest_run_finish(ingest_run=ingest_run, failure=f"{type(error).__name__}: {error}")
-        raise
-    return ingest_run_finish(ingest_run=ingest_run)
+    ingest_runs_fail_interrupted(source=source)
+    if source.kind == SampleSource.Kind.WATCHED_DIRECTORY:
+        batches = watched_directory_batches(source)
+    else:
+        batches = endpoint_batches(source)
+    ingest_run, _ = samples_ingest(via=IngestRun.Via.SOURCE, source=source, batches=batches)
+    if source.kind == SampleSource.Kind.OPENAI_ENDPOINT and ingest_run.duplicates:
+        # A completion identical to a stored one (temperature 0 with several samples per
+        # problem) is not stored, so its (problem, role, index) stays owed and is asked for
+        # again at every poll.
+        logger.warning(
+            "source %s: %d completions repeated stored solutions word for word and were not "
+            "stored; they will be asked for again (is the temperature 0?)",
+            source.name,
+            ingest_run.duplicates,
+        )
+    return ingest_run

@@ -1,14 +1,18 @@
-"""Validation of one sample record (a JSONL line or an element of a REST batch)."""
+"""Sample records: parsing and validating one (a JSONL line or an element of a REST batch), and
+the batches of them that readers hand to the ingest service."""
 
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from legibility.grading import normalize_number, parse_ground_truth
 from legibility.models import Role
 
+BATCH_SIZE = 2000  # entries stored per transaction
 MAX_SOLUTION_CHARS = 100_000
 _ROLES = frozenset(Role.values)
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
@@ -32,6 +36,52 @@ class SampleRecord:
     verifier_score: float | None = None
     sample_index: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+# A record as handed in: its position (a file's line number from 1, or a REST batch's index from
+# 0) and either the parsed record or the reason it cannot be stored.
+Entry = tuple[int, SampleRecord | RecordError]
+
+
+@dataclass(frozen=True)
+class FilePosition:
+    """How far a watched file has been read once a batch is stored: saved with the batch."""
+
+    source_id: int
+    name: str
+    inode: int
+    head_hash: str  # sha256 of the file's first line: a file replaced under its name differs
+    offset: int  # bytes read, up to a newline
+    lines: int  # complete lines read
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Entries stored in one transaction, with what the reader knows about its progress."""
+
+    entries: list[Entry]
+    # units (records, or bytes of a file) this batch completes; None: its number of entries
+    progress: int | None = None
+    # units the whole run covers, once the reader knows (a file's size, a work list's length)
+    total: int | None = None
+    position: FilePosition | None = None
+
+
+def record_entry(position: int, raw: object) -> Entry:
+    """One raw record, a JSONL line (bytes) or a decoded JSON value, as an entry: the record,
+    or the reason it was refused."""
+    try:
+        if isinstance(raw, bytes):
+            return position, record_from_json_line(raw)
+        return position, record_from_value(raw)
+    except RecordError as error:
+        return position, error
+
+
+def batches_of(entries: Iterable[Entry], *, size: int = BATCH_SIZE) -> Iterator[Batch]:
+    entries = iter(entries)
+    while batch := list(islice(entries, size)):
+        yield Batch(entries=batch)
 
 
 def record_from_json_line(line: bytes) -> SampleRecord:

@@ -1,13 +1,16 @@
 """The one ingest service. Every entry point (watched directories, model endpoints, the REST
-push, ``ingest_samples``) hands it records; it validates, creates runs, checkpoints and
-problems on first sight, grades, and stores in bulk. Storing the same record twice keeps one
-sample: the unique (checkpoint, content hash) constraint decides."""
+push, ``ingest_samples``) hands it batches of entries through ``samples_ingest``, which owns the
+ingest run: it starts it, stores each batch in a transaction of its own (with the reader's file
+position, and the run's counts), and finishes it, as failed with the reason whatever the error.
+Storing validates, creates runs, checkpoints and problems on first sight, grades, and inserts in
+bulk. The same record stored twice keeps one sample: the unique (checkpoint, content hash)
+constraint decides."""
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -15,7 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from legibility.grading import AnswerStatus, grade, normalize_number
-from legibility.ingest.records import RecordError, SampleRecord
+from legibility.ingest.errors import SourceUnavailable
+from legibility.ingest.records import Batch, Entry, FilePosition, RecordError, SampleRecord
 from legibility.models import (
     Checkpoint,
     IngestRun,
@@ -23,9 +27,12 @@ from legibility.models import (
     Sample,
     SampleSource,
     TrainingRun,
+    WatchedFile,
 )
 
-BATCH_SIZE = 2000
+logger = logging.getLogger(__name__)
+
+INSERT_CHUNK = 2000  # rows per INSERT where COPY is not available (SQLite)
 MAX_STORED_ERRORS = 1000
 
 
@@ -51,10 +58,6 @@ class IngestResult:
         self.rejections.extend(other.rejections)
 
 
-# A record as handed in: its position and either a parsed record or the reason it failed.
-Entry = tuple[int, SampleRecord | RecordError]
-
-
 def content_hash(record: SampleRecord) -> str:
     """Identity of a sample within its checkpoint: same problem, role, index and text. The index
     keeps apart identical draws (at temperature 0, say) that a run asked for on purpose."""
@@ -64,47 +67,91 @@ def content_hash(record: SampleRecord) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def ingest_run_start(
-    *, via: str, source: SampleSource | None = None, total: int | None = None
-) -> IngestRun:
-    return IngestRun.objects.create(via=via, source=source, total=total)
-
-
-def ingest_run_finish(*, ingest_run: IngestRun, failure: str = "", message: str = "") -> IngestRun:
-    status = IngestRun.Status.FAILED if failure else IngestRun.Status.SUCCEEDED
-    IngestRun.objects.filter(pk=ingest_run.pk).update(
-        status=status, finished_at=timezone.now(), message=failure or message
-    )
-    ingest_run.refresh_from_db()
-    return ingest_run
+# --- the ingest run ----------------------------------------------------------------------
 
 
 def samples_ingest(
     *,
-    entries: Iterable[Entry],
-    ingest_run: IngestRun,
+    via: str,
+    batches: Iterable[Batch],
     source: SampleSource | None = None,
-    batch_size: int = BATCH_SIZE,
-) -> IngestResult:
-    """Store records in batches of ``batch_size``, each batch in its own transaction."""
+    total: int | None = None,
+    message: str = "",
+) -> tuple[IngestRun, IngestResult]:
+    """Store the batches as one ingest run, and finish the run: succeeded, or failed with the
+    reason. A source that cannot be read (SourceUnavailable) fails the run quietly, as a poll
+    expects; any other error fails it and is raised again. What was stored stays stored."""
+    ingest_run = IngestRun.objects.create(via=via, source=source, total=total)
     result = IngestResult()
-    for batch in _batches(entries, batch_size):
-        result.add(samples_ingest_batch(entries=batch, ingest_run=ingest_run, source=source))
-    return result
+    try:
+        for batch in batches:
+            result.add(_store(batch, ingest_run, source))
+    except SourceUnavailable as error:
+        return _finish(ingest_run, failure=str(error)), result
+    except BaseException as error:
+        # BaseException: a worker's soft time limit or a Ctrl-C must not leave it "running"
+        _finish(ingest_run, failure=f"{type(error).__name__}: {error}")
+        raise
+    return _finish(ingest_run, message=message), result
+
+
+def ingest_runs_fail_interrupted(*, source: SampleSource) -> int:
+    """Mark the source's runs still "running" as failed. Only the holder of the source's poll
+    lock calls this: any such run belongs to a worker that died mid-run."""
+    return IngestRun.objects.filter(source=source, status=IngestRun.Status.RUNNING).update(
+        status=IngestRun.Status.FAILED,
+        finished_at=timezone.now(),
+        message="interrupted: the worker stopped before the run finished; the next run resumed",
+    )
+
+
+def _finish(ingest_run: IngestRun, *, failure: str = "", message: str = "") -> IngestRun:
+    status = IngestRun.Status.FAILED if failure else IngestRun.Status.SUCCEEDED
+    try:
+        IngestRun.objects.filter(pk=ingest_run.pk).update(
+            status=status, finished_at=timezone.now(), message=failure or message
+        )
+    except Exception:
+        # the database itself is what failed: the next poll marks the run interrupted
+        logger.exception("ingest run %s could not be marked %s", ingest_run.pk, status)
+        return ingest_run
+    ingest_run.refresh_from_db()
+    return ingest_run
 
 
 @transaction.atomic
-def samples_ingest_batch(
-    *,
-    entries: list[Entry],
-    ingest_run: IngestRun,
-    source: SampleSource | None = None,
-    progress: int | None = None,
-) -> IngestResult:
-    """Store one batch in one transaction, and count it on the ingest run.
+def _store(batch: Batch, ingest_run: IngestRun, source: SampleSource | None) -> IngestResult:
+    """One batch in one transaction: its samples, the reader's position, the run's counts."""
+    result = IngestResult()
+    if batch.entries:
+        result = samples_store(entries=batch.entries, ingest_run=ingest_run, source=source)
+    if batch.position is not None:
+        _save_position(batch.position)
+    progress = len(batch.entries) if batch.progress is None else batch.progress
+    _count_on_run(ingest_run, result, progress=progress, total=batch.total)
+    return result
 
-    ``progress`` is how many units (records, or bytes of a file) the batch completes; by
-    default its number of entries."""
+
+def _save_position(position: FilePosition) -> None:
+    WatchedFile.objects.update_or_create(
+        source_id=position.source_id,
+        name=position.name,
+        defaults={
+            "inode": position.inode,
+            "head_hash": position.head_hash,
+            "offset": position.offset,
+            "lines": position.lines,
+        },
+    )
+
+
+# --- storing records ---------------------------------------------------------------------
+
+
+def samples_store(
+    *, entries: list[Entry], ingest_run: IngestRun, source: SampleSource | None = None
+) -> IngestResult:
+    """Store entries, in the caller's transaction; return what became of them."""
     result = IngestResult()
     records: list[tuple[int, SampleRecord]] = []
     for position, entry in entries:
@@ -112,22 +159,15 @@ def samples_ingest_batch(
             result.rejections.append(Rejection(position, str(entry)))
         else:
             records.append((position, entry))
-
-    problems = _problems_for(records)
-    checkpoints = _checkpoints_for(records)
-    samples = _new_samples(records, problems, checkpoints, ingest_run, source, result)
-    if samples:
-        result.created = _insert_new(samples)
-        result.duplicates += len(samples) - result.created
+    if records:
+        problems = _problems_for(records)
+        checkpoints = _checkpoints_for(records)
+        samples = _new_samples(records, problems, checkpoints, ingest_run, source, result)
+        if samples:
+            result.created = _insert_new(samples)
+            result.duplicates += len(samples) - result.created
     result.rejections.sort(key=lambda rejection: rejection.position)
-    _count_on_run(ingest_run, result, progress=len(entries) if progress is None else progress)
     return result
-
-
-def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
-    iterator = iter(entries)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _reject(result: IngestResult, position: int, reason: str) -> None:
@@ -294,7 +334,7 @@ def _insert_new(samples: list[_NewSample]) -> int:
         fresh = _without_stored(samples)
         Sample.objects.bulk_create(
             [Sample(**sample._asdict()) for sample in fresh],
-            batch_size=BATCH_SIZE,
+            batch_size=INSERT_CHUNK,
             ignore_conflicts=True,
         )
         return len(fresh)
@@ -328,7 +368,9 @@ def _without_stored(samples: list[_NewSample]) -> list[_NewSample]:
     return [s for s in samples if (s.checkpoint_id, s.content_hash) not in stored]
 
 
-def _count_on_run(ingest_run: IngestRun, result: IngestResult, *, progress: int) -> None:
+def _count_on_run(
+    ingest_run: IngestRun, result: IngestResult, *, progress: int, total: int | None
+) -> None:
     stored_errors = len(ingest_run.errors)
     room = max(0, MAX_STORED_ERRORS - stored_errors)
     new_errors = [
@@ -341,6 +383,8 @@ def _count_on_run(ingest_run: IngestRun, result: IngestResult, *, progress: int)
         "rejected": F("rejected") + result.rejected,
         "done": F("done") + progress,
     }
+    if total is not None:
+        updates["total"] = total
     if new_errors:
         ingest_run.errors = [*ingest_run.errors, *new_errors]
         updates["errors"] = ingest_run.errors
@@ -358,5 +402,5 @@ def problems_import(*, problems: Iterable[tuple[str, str, str]]) -> tuple[int, i
     fresh = [
         Problem(external_id=pid, question=q, answer=a) for pid, q, a in rows if pid not in known
     ]
-    Problem.objects.bulk_create(fresh, batch_size=BATCH_SIZE, ignore_conflicts=True)
+    Problem.objects.bulk_create(fresh, batch_size=INSERT_CHUNK, ignore_conflicts=True)
     return len(fresh), len(rows) - len(fresh)

@@ -2,8 +2,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from legibility.ingest.records import RecordError, record_from_value
-from legibility.ingest.service import Entry, ingest_run_start, samples_ingest
+from legibility.ingest.records import batches_of, record_entry
+from legibility.ingest.service import samples_ingest
 from legibility.models import Checkpoint, IngestRun, Problem, Sample, TrainingRun
 from tests.legibility.jsonl import sample_record
 
@@ -11,14 +11,11 @@ pytestmark = pytest.mark.django_db
 
 
 def ingest(records: Sequence[object]):
-    entries: list[Entry] = []
-    for index, value in enumerate(records, start=1):
-        try:
-            entries.append((index, record_from_value(value)))
-        except RecordError as error:
-            entries.append((index, error))
-    ingest_run = ingest_run_start(via=IngestRun.Via.COMMAND)
-    return samples_ingest(entries=entries, ingest_run=ingest_run, batch_size=3), ingest_run
+    entries = (record_entry(index, value) for index, value in enumerate(records, start=1))
+    ingest_run, result = samples_ingest(
+        via=IngestRun.Via.COMMAND, batches=batches_of(entries, size=3)
+    )
+    return result, ingest_run
 
 
 def test_first_sight_creates_run_checkpoint_problem_and_graded_sample():

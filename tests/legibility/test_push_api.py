@@ -94,3 +94,22 @@ def test_push_stores_samples_while_the_broker_is_down(pipeline):
         celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
     assert response.status_code == 200
     assert Sample.objects.count() == 1
+
+
+def test_a_push_whose_storage_raises_ends_with_its_run_marked_failed(pipeline, monkeypatch):
+    from legibility.ingest import service
+
+    def broken_store(**kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(service, "samples_store", broken_store)
+    pipeline.raise_request_exception = False
+
+    response = pipeline.post(URL, {"records": [sample_record(1)]}, format="json")
+
+    assert response.status_code == 500
+    run = IngestRun.objects.get()
+    assert run.status == IngestRun.Status.FAILED
+    assert run.finished_at is not None
+    assert run.message == "RuntimeError: the disk is full"
+    assert Sample.objects.count() == 0

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from legibility.ingest import openai_endpoint
+from legibility import model_client
+from legibility.ingest import endpoint, service
+from legibility.ingest.endpoint import endpoint_batches
 from legibility.ingest.errors import SourceUnavailable
-from legibility.ingest.openai_endpoint import endpoint_generate
 from legibility.ingest.polling import source_poll
-from legibility.ingest.service import IngestResult, ingest_run_start, samples_ingest_batch
-from legibility.models import IngestRun, Problem, Sample, SampleSource
+from legibility.ingest.service import IngestResult, samples_ingest
+from legibility.models import ApiStyle, IngestRun, Problem, Sample, SampleSource
 from tests.factories import CheckpointFactory, ProblemFactory
 from tests.fake_openai import FakeOpenAI, Fault, fake_openai_server
 
@@ -32,7 +33,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(autouse=True)
 def _quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai_endpoint, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(model_client, "BACKOFF_BASE_S", 0.01)
 
 
 FIRST_QUESTION = "Tom has 2 marbles."  # in make_problems' first problem only
@@ -55,7 +56,7 @@ def endpoint_source(fake: FakeOpenAI, **fields: Any) -> SampleSource:
         "name": f"endpoint-{next(_names)}",
         "kind": SampleSource.Kind.OPENAI_ENDPOINT,
         "base_url": fake.base_url,
-        "api_style": SampleSource.ApiStyle.COMPLETIONS,
+        "api_style": ApiStyle.COMPLETIONS,
         "model": "prover-7b",
         "checkpoint": CheckpointFactory(),
         "helpful_prompt": "Solve: {question}",
@@ -70,9 +71,12 @@ def endpoint_source(fake: FakeOpenAI, **fields: Any) -> SampleSource:
 
 
 def generate(source: SampleSource) -> tuple[IngestResult, IngestRun]:
-    ingest_run = ingest_run_start(via=IngestRun.Via.SOURCE, source=source)
-    result = endpoint_generate(source=source, ingest_run=ingest_run)
-    ingest_run.refresh_from_db()
+    """One ingest run of the source's batches; a source that cannot be read raises."""
+    ingest_run, result = samples_ingest(
+        via=IngestRun.Via.SOURCE, source=source, batches=endpoint_batches(source)
+    )
+    if ingest_run.status == IngestRun.Status.FAILED:
+        raise SourceUnavailable(ingest_run.message)
     return result, ingest_run
 
 
@@ -150,7 +154,7 @@ def test_chat_style_sends_the_prompt_as_a_user_message(fake_openai):
     make_problems(1)
     # a trailing slash on the base URL must not double up in the path
     source = endpoint_source(
-        fake_openai, api_style=SampleSource.ApiStyle.CHAT, base_url=fake_openai.base_url + "/"
+        fake_openai, api_style=ApiStyle.CHAT, base_url=fake_openai.base_url + "/"
     )
 
     result, _ = generate(source)
@@ -171,7 +175,7 @@ def test_chat_style_sends_the_prompt_as_a_user_message(fake_openai):
 
 
 def test_server_errors_are_retried_with_backoff(fake_openai, monkeypatch):
-    monkeypatch.setattr(openai_endpoint, "BACKOFF_BASE_S", 0.1)
+    monkeypatch.setattr(model_client, "BACKOFF_BASE_S", 0.1)
     make_problems(1)
     source = endpoint_source(fake_openai, sneaky_prompt="", max_concurrency=1, max_retries=2)
     fake_openai.fail_next(Fault("server_error"), times=2)
@@ -214,7 +218,7 @@ def test_failure_beyond_the_retry_budget_is_reported_and_asked_again_next_poll(f
 def test_rate_limited_request_waits_as_long_as_retry_after_says_up_to_a_cap(
     fake_openai, monkeypatch
 ):
-    monkeypatch.setattr(openai_endpoint, "RETRY_AFTER_CAP_S", 0.6)
+    monkeypatch.setattr(model_client, "RETRY_AFTER_CAP_S", 0.6)
     make_problems(1)
     source = endpoint_source(fake_openai, sneaky_prompt="", max_retries=2)
     fake_openai.fail_next(Fault("rate_limited", retry_after="0.4"))
@@ -323,19 +327,21 @@ def test_resumes_without_generating_a_problem_twice(fake_openai, monkeypatch):
 
     stores = itertools.count(1)
 
+    store = service.samples_store
+
     def killed_before_the_second_store(**kwargs: Any) -> IngestResult:
         if next(stores) == 2:
             raise WorkerKilled
-        return samples_ingest_batch(**kwargs)
+        return store(**kwargs)
 
-    monkeypatch.setattr(openai_endpoint, "samples_ingest_batch", killed_before_the_second_store)
+    monkeypatch.setattr(service, "samples_store", killed_before_the_second_store)
     with pytest.raises(WorkerKilled):
         generate(source)
     stored_by_killed_poll = {
         prompt_of(sample) for sample in Sample.objects.select_related("problem")
     }
     assert len(stored_by_killed_poll) == 4
-    monkeypatch.setattr(openai_endpoint, "samples_ingest_batch", samples_ingest_batch)
+    monkeypatch.setattr(service, "samples_store", store)
 
     fake_openai.requests.clear()
     _, resumed = generate(source)
@@ -447,9 +453,9 @@ def test_refusing_endpoint_stops_the_poll_after_one_chunk(fake_openai):
 
     assert ingest_run is not None
     assert ingest_run.status == IngestRun.Status.FAILED
-    assert len(fake_openai.requests) == openai_endpoint.REQUESTS_PER_SLOT  # one chunk, no retry
+    assert len(fake_openai.requests) == endpoint.REQUESTS_PER_SLOT  # one chunk, no retry
     assert "HTTP 401" in ingest_run.message
-    assert ingest_run.rejected == openai_endpoint.REQUESTS_PER_SLOT
+    assert ingest_run.rejected == endpoint.REQUESTS_PER_SLOT
 
 
 def test_unreachable_endpoint_fails_the_run(fake_openai):
@@ -471,16 +477,15 @@ def test_unreachable_endpoint_fails_the_run(fake_openai):
 
 
 def test_source_without_checkpoint_or_base_url_is_unavailable(fake_openai):
-    ingest_run = ingest_run_start(via=IngestRun.Via.SOURCE)
     # unsaved, because the database's check constraint refuses such rows: this guard stands
     # behind it
     no_checkpoint = SampleSource(name="a", kind="openai", base_url=fake_openai.base_url)
     no_url = SampleSource(name="b", kind="openai", base_url="", checkpoint=CheckpointFactory())
 
     with pytest.raises(SourceUnavailable, match="no checkpoint"):
-        endpoint_generate(source=no_checkpoint, ingest_run=ingest_run)
+        next(endpoint_batches(no_checkpoint))
     with pytest.raises(SourceUnavailable, match="base URL"):
-        endpoint_generate(source=no_url, ingest_run=ingest_run)
+        next(endpoint_batches(no_url))
     assert fake_openai.requests == []
 
 
