@@ -6,9 +6,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from annotations.login_links import login_token
+from annotations.campaigns import campaign_checkpoints_add, raters_create
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment, Rater
-from annotations.services import campaign_checkpoints_add, raters_create
+from annotations.rating.login_links import login_path
 from legibility.admin import CheckpointListFilter
 from legibility.models import Checkpoint
 
@@ -65,7 +65,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
         writer.writerow(["campaign", "username", "password", "login_url"])
         for campaign in queryset:
             for login in raters_create(campaign=campaign, count=RATERS_PER_ACTION):
-                url = request.build_absolute_uri(f"/rate/login/{login_token(login.rater.user)}/")
+                url = request.build_absolute_uri(login_path(login.rater.user))
                 writer.writerow([campaign.slug, login.username, login.password, url])
         return response
 
@@ -99,6 +99,8 @@ class CampaignItemAdmin(admin.ModelAdmin[CampaignItem]):
     ]
     list_select_related = ["campaign", "checkpoint__run"]
     raw_id_fields = ["campaign", "sample", "problem", "checkpoint"]
+    # kept by the services that issue and expire assignments
+    readonly_fields = ["balance_key", "remaining"]
     search_fields = ["problem__external_id"]
     show_full_result_count = False
 
@@ -124,6 +126,8 @@ class AssignmentAdmin(admin.ModelAdmin[Assignment]):
     ]
     list_select_related = ["rater", "item"]
     raw_id_fields = ["rater", "item", "problem"]
+    # kept by the rater's flow: changing them here would break the raters' and items' counters
+    readonly_fields = ["state", "is_practice", "position", "issued_at", "deadline"]
     search_fields = ["rater__pseudonym", "problem__external_id"]
     show_full_result_count = False
 
@@ -143,5 +147,9 @@ class JudgmentAdmin(admin.ModelAdmin[Judgment]):
     ]
     list_select_related = ["assignment"]
     raw_id_fields = ["assignment"]
+    # what the rater answered and when, as the server recorded it
+    readonly_fields = [
+        "verdict", "timed_out", "late", "client_ms", "hidden_ms", "server_ms", "answered_at",
+    ]  # fmt: skip
     search_fields = ["assignment__rater__pseudonym"]
     show_full_result_count = False

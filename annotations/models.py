@@ -38,9 +38,9 @@ class Campaign(models.Model):
         default=4 * 60 * 60, help_text="Judging time after which a rater is given no more items."
     )
     instructions = models.TextField(blank=True, help_text="Markdown; empty for the default text.")
-    # the (checkpoint id, role, sample correctness) cells its items fall in, written whenever
-    # items are added, so the scheduler does not look for them on every request
-    cells = models.JSONField(default=list, blank=True, editable=False)
+    # the balance keys of its main items, written whenever items are added, so the scheduler
+    # does not look for them on every request
+    balance_keys = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -57,8 +57,9 @@ class Campaign(models.Model):
 
 
 class CampaignItem(models.Model):
-    """A sample chosen for a campaign. The sample's cell (checkpoint, role, correctness) and
-    problem are copied here when the campaign is built, so the scheduler reads one table."""
+    """A sample chosen for a campaign. What the scheduler needs (the item's balance key and
+    problem) and what exports group by (checkpoint, role, correctness) are copied here when
+    the campaign is built, so neither joins the samples."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
     sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="campaign_items")
@@ -66,6 +67,10 @@ class CampaignItem(models.Model):
     checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=10, choices=Role.choices)
     sample_is_correct = models.BooleanField()
+    # what each rater sees in balance: items with the same key are interchangeable for it. The
+    # campaign's design sets it when the items are built (verdict: checkpoint, role and sample
+    # correctness); the scheduler and the raters' counters use it as it is
+    balance_key = models.CharField(max_length=200, editable=False)
     is_practice = models.BooleanField(default=False)
     # judgments still to hand out: set at build, one off per assignment issued, one back per
     # assignment expired (the services that issue and expire keep it)
@@ -78,12 +83,12 @@ class CampaignItem(models.Model):
             models.UniqueConstraint(fields=["campaign", "sample"], name="uniq_item_per_campaign"),
         ]
         indexes = [
-            # scheduler: the next free item of one cell, from a random point onwards; items
-            # with nothing left to hand out drop out of the index, so the scan stays short
+            # scheduler: the next free item of one balance key, from a random point onwards;
+            # items with nothing left to hand out drop out of the index, so the scan stays short
             models.Index(
-                fields=["campaign", "checkpoint", "role", "sample_is_correct", "random_key"],
+                fields=["campaign", "balance_key", "random_key"],
                 condition=Q(remaining__gt=0, is_practice=False),
-                name="item_cell_free_idx",
+                name="item_balance_free_idx",
             ),
         ]
 
@@ -112,9 +117,9 @@ class Rater(models.Model):
     judged_ms = models.PositiveBigIntegerField(
         default=0, editable=False, help_text="Time spent on main items, against the cap."
     )
-    cell_counts = models.JSONField(
+    balance_counts = models.JSONField(
         default=dict, blank=True, editable=False,
-        help_text="Main items issued and not expired per cell, as the scheduler balances them.",
+        help_text="Main items issued and not expired per balance key.",
     )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 

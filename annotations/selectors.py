@@ -1,17 +1,37 @@
-"""Reads of the human side: judgments as analysis rows and export rows. The database does the
-joining and the counting; nothing here issues a query per row."""
+"""Reads of the human side: judgments as analysis rows, raters at chance, progress, and the
+campaign's analysis (cached). The database does the joining and the counting; nothing here
+issues a query per row or per campaign."""
 
-from collections.abc import Iterator
+import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg, Case, Count, IntegerField, Q, QuerySet, Sum, When
-from django.db.models.functions import TruncHour
+from django.core.cache import cache
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
-from annotations.analysis import Row, Timeouts, at_chance, chance_p_value
+from annotations.analysis.raters import at_chance, chance_p_value
+from annotations.analysis.report import Analysis, analyse
+from annotations.analysis.rows import Row, Timeouts
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment
 from legibility.models import Sample
+
+ANALYSIS_CACHE_S = 60 * 60
+logger = logging.getLogger(__name__)
 
 CHUNK = 5000
 
@@ -24,7 +44,7 @@ RATER_CORRECT = Case(
 )
 
 
-def main_judgments(campaign: Campaign) -> QuerySet[Judgment]:
+def main_judgments(campaign: Campaign | OuterRef) -> QuerySet[Judgment]:
     """The campaign's judgments on main items: practice is never analysed or exported."""
     return Judgment.objects.filter(
         assignment__rater__campaign=campaign, assignment__is_practice=False
@@ -112,92 +132,7 @@ def chance_raters(campaign: Campaign, *, timeouts: Timeouts = Timeouts.WRONG) ->
     }
 
 
-JUDGMENT_COLUMNS = [
-    "judgment_id",
-    "campaign",
-    "rater",
-    "sample_id",
-    "problem_id",
-    "run",
-    "checkpoint",
-    "round",
-    "step",
-    "role",
-    "sample_is_correct",
-    "verdict",
-    "rater_correct",
-    "timed_out",
-    "late",
-    "client_ms",
-    "hidden_ms",
-    "server_ms",
-    "issued_at",
-    "answered_at",
-    "session",
-    "position_in_session",
-    "excluded_rater",
-]
-
-
-def judgment_export_rows(
-    campaign: Campaign, *, timeouts: Timeouts = Timeouts.WRONG
-) -> Iterator[list[object]]:
-    """One list per judgment in JUDGMENT_COLUMNS order, streamed in chunks from the database."""
-    excluded = chance_raters(campaign, timeouts=timeouts)
-    judgments = main_judgments(campaign)
-    if timeouts == Timeouts.EXCLUDED:
-        judgments = judgments.filter(timed_out=False)
-    per_session = campaign.questions_per_session
-    rows = _in_pages(
-        judgments.order_by("pk")
-        .annotate(rater_correct=RATER_CORRECT)
-        .values_list(
-            "pk",
-            "assignment__rater__pseudonym",
-            "assignment__item__sample_id",
-            "assignment__problem__external_id",
-            "assignment__item__checkpoint__run__name",
-            "assignment__item__checkpoint__name",
-            "assignment__item__checkpoint__round",
-            "assignment__item__checkpoint__step",
-            "assignment__item__role",
-            "assignment__item__sample_is_correct",
-            "verdict",
-            "rater_correct",
-            "timed_out",
-            "late",
-            "client_ms",
-            "hidden_ms",
-            "server_ms",
-            "assignment__issued_at",
-            "answered_at",
-            "assignment__position",
-        )
-    )
-    for pk, rater, *between, issued_at, answered_at, position in rows:
-        yield [
-            pk, campaign.slug, rater, *between, issued_at.isoformat(), answered_at.isoformat(),
-            (position - 1) // per_session + 1, (position - 1) % per_session + 1,
-            rater in excluded,
-        ]  # fmt: skip
-
-
-def _in_pages(rows: QuerySet[Judgment, tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """The rows of a values_list() ordered by pk and starting with it, CHUNK at a time, each page
-    a query of its own that starts after the last pk seen. The first row comes at once: a
-    server-side cursor outside a transaction is declared WITH HOLD, and PostgreSQL builds the
-    whole result before handing over its first row (14.8 s at 1.6 million judgments). Judgments
-    are only ever added, so the pages miss nothing that existed when the export began."""
-    last_pk = None
-    while True:
-        page = list((rows if last_pk is None else rows.filter(pk__gt=last_pk))[:CHUNK])
-        yield from page
-        if len(page) < CHUNK:
-            return
-        last_pk = page[-1][0]
-
-
-def campaign_progress(campaign: Campaign) -> list[dict[str, object]]:
+def campaign_progress(campaign: Campaign) -> list[dict[str, Any]]:
     """Per cell: judgments wanted (items × judgments per item) and done, in one query."""
     rows = (
         CampaignItem.objects.filter(campaign=campaign, is_practice=False)
@@ -233,6 +168,36 @@ def campaign_progress(campaign: Campaign) -> list[dict[str, object]]:
     ]
 
 
+def campaigns_with_progress() -> list[tuple[Campaign, dict[str, int]]]:
+    """Every campaign with its totals (judgments wanted, done, percent), in one query."""
+    items = (
+        CampaignItem.objects.filter(campaign=OuterRef("pk"), is_practice=False)
+        .order_by()
+        .values("campaign")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    done = (
+        main_judgments(OuterRef("pk"))
+        .order_by()
+        .values("assignment__rater__campaign")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    campaigns = Campaign.objects.annotate(
+        item_count=Coalesce(Subquery(items, output_field=IntegerField()), Value(0)),
+        done_count=Coalesce(Subquery(done, output_field=IntegerField()), Value(0)),
+    )
+    return [
+        (campaign, totals(campaign.item_count * campaign.judgments_per_item, campaign.done_count))
+        for campaign in campaigns
+    ]
+
+
+def totals(target: int, done: int) -> dict[str, int]:
+    return {"target": target, "done": done, "percent": round(100 * done / target) if target else 0}
+
+
 def judgments_per_hour(campaign: Campaign, *, hours: int = 24) -> list[tuple[str, int]]:
     since = timezone.now() - timedelta(hours=hours)
     rows = (
@@ -248,3 +213,45 @@ def judgments_per_hour(campaign: Campaign, *, hours: int = 24) -> list[tuple[str
 
 def open_assignment_count(campaign: Campaign) -> int:
     return Assignment.objects.filter(rater__campaign=campaign, state=Assignment.State.OPEN).count()
+
+
+def campaign_analysis(
+    campaign: Campaign,
+    *,
+    timeouts: Timeouts = Timeouts.WRONG,
+    exclude_chance_raters: bool = True,
+    fresh: bool = False,
+) -> Analysis:
+    """The campaign's analysis. The bootstrap takes a minute on a million judgments, so results
+    are cached: ``fresh`` asks for one covering every judgment so far (computing it if need
+    be); otherwise the latest one computed will do, and only a campaign never analysed is
+    computed on the spot. Beat refreshes live campaigns every few minutes."""
+    switches = f"{timeouts}-{exclude_chance_raters}"
+    # created_at tells apart campaigns that reuse an id (a test database made anew, a restore)
+    latest_key = f"analysis-latest-{campaign.pk}-{campaign.created_at.timestamp()}-{switches}"
+    state = main_judgments(campaign).aggregate(last=Max("pk"), count=Count("pk"))
+    exact_key = f"{latest_key}-{state['last']}-{state['count']}"
+    found = _cached(exact_key) or (None if fresh else _cached(latest_key))
+    if found is None:
+        found = analyse(
+            analysis_rows(campaign), timeouts=timeouts, exclude_chance_raters=exclude_chance_raters
+        )
+        _cache(exact_key, found)
+        _cache(latest_key, found)
+    return found
+
+
+def _cached(key: str) -> Analysis | None:
+    try:
+        found: Analysis | None = cache.get(key)
+        return found
+    except Exception:  # the cache (Redis) is down: compute, as without a cache
+        logger.warning("analysis cache unavailable", exc_info=True)
+        return None
+
+
+def _cache(key: str, analysis: Analysis) -> None:
+    try:
+        cache.set(key, analysis, ANALYSIS_CACHE_S)
+    except Exception:
+        logger.warning("analysis cache unavailable", exc_info=True)

@@ -1,7 +1,8 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from annotations.services import assignments_expire, campaigns_take_in_new_checkpoints
+from annotations.campaigns import campaigns_take_in_new_checkpoints
+from annotations.rating.services import assignments_expire
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -19,8 +20,8 @@ def campaigns_take_in_task() -> int:
 def campaigns_analyse_task() -> int:
     """Compute live campaigns' curves ahead of the dashboard (the bootstrap takes a while on a
     large campaign); the result waits in the shared cache, keyed by the judgments it covers."""
-    from annotations.exports import campaign_analysis
     from annotations.models import Campaign
+    from annotations.selectors import campaign_analysis
 
     campaigns = list(Campaign.objects.filter(status=Campaign.Status.LIVE))
     for campaign in campaigns:

@@ -185,7 +185,7 @@ def write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> int:
 
 def seed_campaign(*, checkpoints: int, problems: int, **settings: Any) -> Any:
     """Samples through the ingest service, then a live campaign over them."""
-    from annotations.services import campaign_create
+    from annotations.campaigns import campaign_create
     from legibility.ingest.records import batches_of, record_entry
     from legibility.ingest.service import samples_ingest
     from legibility.models import IngestRun, TrainingRun
@@ -414,8 +414,8 @@ def drill_worker_kill(args: argparse.Namespace) -> Drill:
         from django.db import connection
         from django.db.models import Count, F
 
+        from annotations.campaigns import campaign_create
         from annotations.models import Campaign, CampaignItem
-        from annotations.services import campaign_create
         from annotations.tasks import campaigns_take_in_task
         from legibility.ingest.tasks import source_poll_task
         from legibility.models import IngestRun, Sample, SampleSource, TrainingRun
@@ -816,7 +816,7 @@ def drill_raters(args: argparse.Namespace) -> Drill:
         from django.utils import timezone
 
         from annotations.models import Assignment
-        from annotations.services import EXPIRY_MARGIN
+        from annotations.rating.services import EXPIRY_MARGIN
         from annotations.tasks import assignments_expire_task
 
         # one main item per session: a rater's answer shows the session's end, not a new item
@@ -1000,9 +1000,10 @@ def open_rater(base_url: str, campaign: Any) -> tuple[httpx.Client, Any]:
     """A rater who consented and is past any practice items, in a logged-in browser."""
     from django.utils import timezone
 
-    from annotations.login_links import login_token
+    from annotations.campaigns import raters_create
     from annotations.models import Rater
-    from annotations.services import rater_consent, raters_create
+    from annotations.rating.login_links import login_token
+    from annotations.rating.services import rater_consent
 
     login = raters_create(campaign=campaign, count=1)[0]
     rater_consent(rater=login.rater)

@@ -359,8 +359,8 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from annotations.login_links import login_token
     from annotations.models import Campaign, Judgment, Rater
+    from annotations.rating.login_links import login_token
 
     call_command("migrate", verbosity=0)  # a reused database may predate a migration
     campaign = Campaign.objects.get(slug="bench")

@@ -13,7 +13,6 @@ between the seed markers. The other benchmarks seed their own scratch databases 
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -130,7 +129,9 @@ def seed(shape: Shape) -> None:
     from django.core.management.color import no_style
     from django.db import connection, transaction
 
+    from annotations.designs.verdict import balance_key
     from annotations.models import Campaign, CampaignItem, Judgment, Rater
+    from annotations.rating.counters import items_recount, raters_recount
     from legibility.models import Checkpoint, Problem, Sample, TrainingRun
 
     problems, per_cell, raters = shape.problems, shape.samples_per_cell, shape.raters
@@ -302,13 +303,6 @@ def seed(shape: Shape) -> None:
     judged_ms = np.bincount(main_raters, weights=server_ms[practice_n:], minlength=raters)
     judged_ms = judged_ms.astype(np.int64)
     cap_hours = max(4, int(np.ceil(1.25 * judged_ms.max() / 3_600_000)))
-    # the raters' counters: live (not expired) main items per cell, as the scheduler keeps them
-    cell_of_item = (item_c * len(ROLES) + item_r) * 2 + item_kind
-    cells_n = shape.checkpoints * len(ROLES) * 2
-    rater_cells = np.bincount(
-        pair_rater[counted] * cells_n + cell_of_item[pair_item[counted]],
-        minlength=raters * cells_n,
-    ).reshape(raters, cells_n)
 
     # every assignment: practice, then main ones; they are written in the order they were
     # issued, judgments in the order they were answered
@@ -385,25 +379,27 @@ def seed(shape: Shape) -> None:
         )  # fmt: skip
 
         def item_rows() -> Iterable[tuple[object, ...]]:
+            # remaining is set by the app's own recount once the assignments are in
             random_keys = rng.random(main_items + PRACTICE).tolist()
-            remaining = (per_item - handed_out).tolist()
             columns_of = (item_sample + 1, item_p + 1, item_c, item_r, item_correct)
             rows = zip(*(column.tolist() for column in columns_of), strict=True)
             for index, (sample, problem, c, r, correct) in enumerate(rows):
+                key = balance_key(checkpoint_ids[c], ROLES[r], correct)
                 yield (
                     index + 1, campaign.pk, sample, problem, checkpoint_ids[c], ROLES[r],
-                    correct, False, remaining[index], random_keys[index],
+                    correct, key, False, per_item, random_keys[index],
                 )  # fmt: skip
             for k, (sample, problem, c, correct) in enumerate(practice):
+                key = balance_key(checkpoint_ids[c], ROLES[0], correct)
                 yield (
                     main_items + k + 1, campaign.pk, sample + 1, problem + 1, checkpoint_ids[c],
-                    ROLES[0], correct, True, per_item, random_keys[main_items + k],
+                    ROLES[0], correct, key, True, per_item, random_keys[main_items + k],
                 )  # fmt: skip
 
         copy_rows(
             cursor, "annotations_campaignitem",
             "id, campaign_id, sample_id, problem_id, checkpoint_id, role, sample_is_correct, "
-            "is_practice, remaining, random_key",
+            "balance_key, is_practice, remaining, random_key",
             item_rows(),
         )  # fmt: skip
 
@@ -416,29 +412,17 @@ def seed(shape: Shape) -> None:
             ((r + 1, password, False, f"bench-rater-{r:04d}", "", "", "", False, True, joined[r])
              for r in range(raters)),
         )  # fmt: skip
-        # a rater has started the session the next item falls in
-        assigned = (judged_n + open_n).tolist()
+        # a rater has started the session the next item falls in; the counters are set by
+        # the app's own recount once the assignments and judgments are in
         sessions = ((judged_n + open_n) // PER_SESSION + 1).tolist()
         practiced = stamps(start_us - 10**6)
-        cell_names = [
-            f"{checkpoint_ids[c]}:{role_name}:{int(correct)}"
-            for c in range(shape.checkpoints)
-            for role_name in ROLES
-            for correct in (True, False)
-        ]  # in the order of cell_of_item
-
-        def cell_counts(r: int) -> str:
-            counts = rater_cells[r].tolist()
-            return json.dumps({cell_names[k]: n for k, n in enumerate(counts) if n})
-
         copy_rows(
             cursor, "annotations_rater",
             "id, user_id, campaign_id, pseudonym, consented_at, practice_done_at, "
-            "sessions_started, main_assigned, judged_ms, cell_counts, created_at",
+            "sessions_started, main_assigned, judged_ms, balance_counts, created_at",
             # an odd multiplier is a bijection modulo 2**32: distinct pseudonyms, no pattern
             ((r + 1, r + 1, campaign.pk, f"r-{(r * 2654435761) % 2**32:08x}", joined[r],
-              practiced[r], sessions[r], assigned[r], int(judged_ms[r]), cell_counts(r),
-              joined[r]) for r in range(raters)),
+              practiced[r], sessions[r], 0, 0, "{}", joined[r]) for r in range(raters)),
         )  # fmt: skip
 
         issued = stamps(a_issued_us)
@@ -474,14 +458,16 @@ def seed(shape: Shape) -> None:
              for n, i in enumerate(np.argsort(answered_us, kind="stable").tolist())),
         )  # fmt: skip
 
-        campaign.cells = sorted(
-            {(checkpoint_ids[c], ROLES[r], bool(k == 0)) for c, r, k in
+        campaign.balance_keys = sorted(
+            {balance_key(checkpoint_ids[c], ROLES[r], bool(k == 0)) for c, r, k in
              zip(item_c.tolist(), item_r.tolist(), item_kind.tolist(), strict=True)}
         )  # fmt: skip
-        campaign.save(update_fields=["cells"])
+        campaign.save(update_fields=["balance_keys"])
         models = [User, Problem, Sample, CampaignItem, Rater, Judgment]
         for statement in connection.ops.sequence_reset_sql(no_style(), models):
             cursor.execute(statement)
+        raters_recount()
+        items_recount()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # as autovacuum would have, long before anyone measures
 
@@ -526,8 +512,7 @@ INTEGRITY = {
                    WHERE NOT a.is_practice GROUP BY a.rater_id) j
           ON j.rater_id = r.id
         LEFT JOIN (SELECT rater_id, jsonb_object_agg(cell, n) AS cells
-                   FROM (SELECT a.rater_id, concat_ws(':', i.checkpoint_id, i.role,
-                                                      i.sample_is_correct::int) AS cell,
+                   FROM (SELECT a.rater_id, i.balance_key AS cell,
                                 count(*) AS n
                          FROM annotations_assignment a
                          JOIN annotations_campaignitem i ON i.id = a.item_id
@@ -536,7 +521,7 @@ INTEGRITY = {
                    GROUP BY rater_id) c
           ON c.rater_id = r.id
         WHERE r.main_assigned <> coalesce(a.n, 0) OR r.judged_ms <> coalesce(j.ms, 0)
-           OR r.cell_counts <> coalesce(c.cells, '{}'::jsonb)""",
+           OR r.balance_counts <> coalesce(c.cells, '{}'::jsonb)""",
     "raters past the session they started": """
         SELECT count(*) FROM annotations_rater r
         JOIN annotations_campaign c ON c.id = r.campaign_id
@@ -672,7 +657,7 @@ def main() -> None:
             "per checkpoint and role; one live campaign whose items follow the protocol, "
             f"{campaign.judgments_per_item} judgments per item, a cap of "
             f"{campaign.rater_cap_s // 3600} h of judging per rater, "
-            f"{len(campaign.cells)} cells (checkpoint × role × correctness).",
+            f"{len(campaign.balance_keys)} balance keys (checkpoint × role × correctness).",
             "",
             "| rows | count |",
             "|---|---|",

@@ -12,8 +12,8 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("rate/", include("annotations.urls")),
-    path("dashboard/", include("annotations.dashboard_urls")),
+    path("rate/", include("annotations.rating.urls")),
+    path("dashboard/", include("annotations.dashboard.urls")),
     # the project's URLs are the one place where the two apps meet
     path("api/v1/", include("legibility.api.urls")),
     path("api/v1/", include("annotations.api.urls")),

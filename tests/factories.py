@@ -5,6 +5,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from annotations.designs.verdict import balance_key
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment, Rater
 from legibility.models import Checkpoint, Problem, Role, Sample, TrainingRun
 
@@ -84,6 +85,9 @@ class CampaignItemFactory(factory.django.DjangoModelFactory):
     checkpoint = factory.SelfAttribute("sample.checkpoint")
     role = factory.SelfAttribute("sample.role")
     sample_is_correct = factory.LazyAttribute(lambda o: bool(o.sample.is_correct))
+    balance_key = factory.LazyAttribute(
+        lambda o: balance_key(o.checkpoint.pk, o.role, o.sample_is_correct)
+    )
     random_key = factory.LazyFunction(random.random)
 
 

@@ -55,3 +55,35 @@ def test_sample_changelist_filters_by_run_checkpoint_role_and_correctness(client
     )  # fmt: skip
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_fields_the_services_keep_are_read_only_in_the_admin(client):
+    """Staff cannot break the raters' and items' counters by editing what the flow keeps."""
+    from annotations.models import Assignment, Judgment
+
+    client.force_login(StaffFactory(is_superuser=True))
+    judgment = JudgmentFactory()
+    assignment = judgment.assignment
+    before = (assignment.state, assignment.issued_at, assignment.deadline)
+    verdict_before = (judgment.verdict, judgment.timed_out, judgment.server_ms)
+
+    page = client.get(reverse("admin:annotations_assignment_change", args=[assignment.pk]))
+    form_fields = page.context["adminform"].form.fields
+    assert not {"state", "issued_at", "deadline", "is_practice", "position"} & set(form_fields)
+    client.post(
+        reverse("admin:annotations_assignment_change", args=[assignment.pk]),
+        {"rater": assignment.rater_id, "item": assignment.item_id,
+         "problem": assignment.problem_id, "state": "expired", "position": 99},
+    )  # fmt: skip
+    after = Assignment.objects.get(pk=assignment.pk)
+    assert (after.state, after.issued_at, after.deadline) == before
+
+    page = client.get(reverse("admin:annotations_judgment_change", args=[judgment.pk]))
+    kept = {"verdict", "timed_out", "late", "client_ms", "hidden_ms", "server_ms", "answered_at"}
+    assert not kept & set(page.context["adminform"].form.fields)
+    client.post(
+        reverse("admin:annotations_judgment_change", args=[judgment.pk]),
+        {"assignment": assignment.pk, "verdict": "incorrect", "server_ms": 1},
+    )  # fmt: skip
+    stored = Judgment.objects.get(pk=judgment.pk)
+    assert (stored.verdict, stored.timed_out, stored.server_ms) == verdict_before

@@ -16,8 +16,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, OperationalError
 from django.test import Client, RequestFactory, override_settings
 
+from annotations.campaigns import campaign_create, raters_create
 from annotations.models import Campaign, Judgment, Rater
-from annotations.services import campaign_create, rater_consent, raters_create
+from annotations.rating.services import rater_consent
 from legibility.views import server_error
 from tests.annotations.conftest import build_samples
 from tests.conftest import REPO, require_postgres
@@ -96,7 +97,7 @@ def test_a_rater_page_gets_a_short_503_when_the_database_drops_the_connection():
     client = Client(raise_request_exception=False)
     client.force_login(consented_rater(pilot()).user)
 
-    with mock.patch("annotations.views.rater_next", side_effect=TERMINATED):
+    with mock.patch("annotations.rating.views.rater_next", side_effect=TERMINATED):
         response = client.get("/rate/")
 
     assert response.status_code == 503
@@ -111,7 +112,7 @@ def test_an_htmx_request_that_meets_a_database_error_reloads_the_whole_page():
     client = Client(raise_request_exception=False)
     client.force_login(consented_rater(pilot()).user)
 
-    with mock.patch("annotations.views.rater_next", side_effect=TERMINATED):
+    with mock.patch("annotations.rating.views.rater_next", side_effect=TERMINATED):
         response = client.get("/rate/", headers={"HX-Request": "true"})
 
     # htmx swaps in no error response; without this the rater's buttons would stay disabled
@@ -127,7 +128,7 @@ def test_an_answer_that_fails_on_the_database_is_not_stored_and_can_be_sent_agai
     assignment = page.split('name="assignment" value="', 1)[1].split('"', 1)[0]
     answer = {"assignment": assignment, "verdict": "correct", "client_ms": "4000"}
 
-    with mock.patch("annotations.services.Judgment.objects.create", side_effect=TERMINATED):
+    with mock.patch("annotations.rating.services.Judgment.objects.create", side_effect=TERMINATED):
         failed = client.post("/rate/answer/", answer)
     assert failed.status_code == 503
     assert b'http-equiv="refresh"' not in failed.content  # a form is never sent again by itself

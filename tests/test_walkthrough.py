@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from annotations.exports import campaign_analysis
 from annotations.models import Campaign, CampaignItem, Judgment
+from annotations.selectors import campaign_analysis
 from legibility.models import Sample
 from tests.fake_openai import FakeOpenAI, fake_openai_server
 

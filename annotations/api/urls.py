@@ -1,6 +1,7 @@
 from django.urls import path
 
 from annotations.api import views
+from annotations.exports import TABLES
 
 urlpatterns = [
     path("campaigns/", views.CampaignListApi.as_view(), name="api-campaign-list"),
@@ -11,5 +12,5 @@ urlpatterns = [
         views.CampaignTableApi.as_view(table=table),
         name=f"api-{table}",
     )
-    for table in ("judgments", "summary", "raters")
+    for table in TABLES
 ]

@@ -2,7 +2,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import exports
-from annotations.dashboard import analysis_options, csv_response
+from annotations.exports import Switches, csv_response
 from annotations.models import Campaign
+from annotations.selectors import campaign_analysis
 
 SWITCHES = [
     OpenApiParameter("timeouts", str, enum=["wrong", "excluded"], description="default: wrong"),
@@ -42,9 +42,11 @@ class CampaignCurvesApi(APIView):
     @extend_schema(parameters=SWITCHES, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, slug: str) -> Response:
         campaign = get_object_or_404(Campaign, slug=slug)
-        timeouts, exclude = analysis_options(request)
-        analysis = exports.campaign_analysis(
-            campaign, timeouts=timeouts, exclude_chance_raters=exclude
+        switches = _switches(request)
+        analysis = campaign_analysis(
+            campaign,
+            timeouts=switches.timeouts,
+            exclude_chance_raters=switches.exclude_chance_raters,
         )
         return Response(
             _finite(
@@ -59,6 +61,13 @@ class CampaignCurvesApi(APIView):
                 }
             )
         )
+
+
+def _switches(request: Request) -> Switches:
+    try:
+        return Switches.from_query(request.query_params)
+    except ValueError as error:
+        raise Http404(str(error)) from None
 
 
 def _finite(value: Any) -> Any:
@@ -90,4 +99,4 @@ class CampaignTableApi(APIView):
     @extend_schema(parameters=SWITCHES, responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         campaign = get_object_or_404(Campaign, slug=slug)
-        return csv_response(campaign, self.table, request)
+        return csv_response(campaign, self.table, _switches(request))

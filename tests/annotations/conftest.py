@@ -1,7 +1,8 @@
 import pytest
 
+from annotations.campaigns import campaign_create, raters_create
 from annotations.models import Campaign
-from annotations.services import campaign_create, rater_consent, raters_create
+from annotations.rating.services import rater_consent
 from legibility.models import Role
 from tests.factories import CheckpointFactory, ProblemFactory, SampleFactory, TrainingRunFactory
 

@@ -5,15 +5,11 @@ import warnings
 import numpy as np
 import pytest
 
-from annotations.analysis import (
-    Row,
-    Timeouts,
-    accuracy_by_pass_rate_quartile,
-    analyse,
-    checkpoint_curves,
-    rater_stats,
-    round_trends,
-)
+from annotations.analysis.curves import accuracy_by_pass_rate_quartile, checkpoint_curves
+from annotations.analysis.raters import rater_stats
+from annotations.analysis.report import analyse
+from annotations.analysis.rows import Row, Timeouts
+from annotations.analysis.trends import round_trends
 
 TRUE_ACCURACY = {0: 0.62, 1: 0.72, 2: 0.84}  # per round
 TRUE_SECONDS_CORRECT = {0: 30.0, 1: 27.0, 2: 24.0}

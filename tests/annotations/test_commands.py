@@ -7,9 +7,9 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from annotations.login_links import user_from_token
+from annotations.campaigns import campaigns_take_in_new_checkpoints
 from annotations.models import Campaign, CampaignItem, Rater
-from annotations.services import campaigns_take_in_new_checkpoints
+from annotations.rating.login_links import user_from_token
 from legibility.models import Sample
 from tests.annotations.conftest import RUN_NAME, build_samples
 from tests.factories import CheckpointFactory, SampleFactory
@@ -35,7 +35,7 @@ def test_create_campaign_takes_every_checkpoint_and_selects_by_the_protocol():
     # 5 problems x 3 checkpoints x 2 roles x (correct, incorrect), less the 2 for practice
     assert main.count() == 5 * 3 * 4 - 2
     assert CampaignItem.objects.filter(campaign=campaign, is_practice=True).count() == 2
-    assert len(campaign.cells) == 3 * 4
+    assert len(campaign.balance_keys) == 3 * 4
     assert out.startswith("campaign pilot: 3 checkpoints, 58 items, 2 practice items")
 
 
@@ -93,8 +93,8 @@ def test_create_raters_refuses_to_overwrite_a_file(tmp_path):
 def test_a_changed_password_revokes_login_links():
     build_samples(problems=1, checkpoints=1)
     run("create_campaign", "pilot", "--run", RUN_NAME)
-    from annotations.login_links import login_token
-    from annotations.services import raters_create
+    from annotations.campaigns import raters_create
+    from annotations.rating.login_links import login_token
 
     user = raters_create(campaign=Campaign.objects.get(), count=1)[0].rater.user
     token = login_token(user)
@@ -118,7 +118,7 @@ def test_a_live_campaign_takes_in_a_new_checkpoint_once_its_samples_settle():
     assert campaign.checkpoints.filter(pk=new.pk).exists()
     assert CampaignItem.objects.count() == before + 16
     campaign.refresh_from_db()
-    assert len(campaign.cells) == 8
+    assert len(campaign.balance_keys) == 8
 
 
 def test_staff_create_a_campaign_and_raters_in_the_admin(client):

@@ -8,7 +8,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 
 from annotations.models import Assignment, CampaignItem, Judgment
-from annotations.services import AssignmentClosed, judgment_submit, rater_next
+from annotations.rating.services import AssignmentClosed, judgment_submit, rater_next
 from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def judge_until_done(rater, told_stored: list[int], errors: list[str]) -> None:
     try:
         while (step := rater_next(rater=rater)).kind == "task":
-            judgment = judgment_submit(
+            judgment, _ = judgment_submit(
                 rater=rater, assignment_id=step.assignment.pk, verdict="correct",
                 client_ms=1000, hidden_ms=0,
                 now=step.assignment.issued_at + timedelta(seconds=1),

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Assignment, Campaign
-from annotations.services import EXPIRY_MARGIN, assignments_expire
+from annotations.rating.services import EXPIRY_MARGIN, assignments_expire
 from tests.factories import AssignmentFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from annotations.exports import judgments_csv
-from annotations.selectors import JUDGMENT_COLUMNS
-from annotations.services import judgment_submit, rater_next
+from annotations.exports import JUDGMENT_COLUMNS, judgments_csv
+from annotations.rating.services import judgment_submit, rater_next
 from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +118,7 @@ def test_export_judgments_command_writes_the_same_csv(judged, tmp_path):
 
 
 def test_the_judgments_csv_is_read_in_pages_that_miss_nothing(judged, make_rater, monkeypatch):
-    monkeypatch.setattr("annotations.selectors.CHUNK", 5)  # 24 judgments: pages of 5, 5, ... 4
+    monkeypatch.setattr("annotations.exports.CHUNK", 5)  # 24 judgments: pages of 5, 5, ... 4
     lines = judgments_csv(judged)
     header, first = next(lines), next(lines)  # the first page is read, and no more
     rater = make_rater(judged)  # a judgment stored while the export is under way is in it
@@ -208,7 +207,7 @@ def test_progress_fragment_is_polled_without_the_figures(client, judged):
 
 
 def test_the_analysis_is_cached_until_a_new_judgment_arrives(judged, make_rater):
-    from annotations.exports import campaign_analysis
+    from annotations.selectors import campaign_analysis
 
     first = campaign_analysis(judged, exclude_chance_raters=False)
     with CaptureQueriesContext(connection) as queries:

@@ -2,8 +2,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.container import ErrorbarContainer
 
-from annotations import figures
-from annotations.analysis import Analysis, CheckpointCurve, Estimate
+from annotations.analysis import figures
+from annotations.analysis.curves import CheckpointCurve
+from annotations.analysis.report import Analysis
+from annotations.analysis.rows import Estimate
 
 
 def curve(run: str, checkpoint: str, *, round: int | None = None, step: int | None = None,

@@ -8,11 +8,10 @@ from datetime import timedelta
 import pytest
 
 from annotations.models import Assignment, Judgment, Rater
-from annotations.services import (
+from annotations.rating.services import (
     EXPIRY_MARGIN,
     assignments_expire,
     judgment_submit,
-    judgment_submit_and_next,
     rater_next,
 )
 
@@ -31,7 +30,7 @@ def counted(rater: Rater) -> tuple[int, int, dict[str, int]]:
 
 def kept(rater: Rater) -> tuple[int, int, dict[str, int]]:
     rater.refresh_from_db()
-    return rater.main_assigned, rater.judged_ms, rater.cell_counts
+    return rater.main_assigned, rater.judged_ms, rater.balance_counts
 
 
 def test_counters_follow_answers_timeouts_and_expiry(make_campaign, make_rater):
@@ -42,7 +41,7 @@ def test_counters_follow_answers_timeouts_and_expiry(make_campaign, make_rater):
                     client_ms=4000, hidden_ms=0,
                     now=step.assignment.issued_at + timedelta(seconds=5))  # fmt: skip
     assert kept(rater) == counted(rater)
-    assert kept(rater)[:2] == (1, 5000)
+    assert kept(rater)[:2] == (2, 5000)  # the answer's transaction issued the next item
 
     step = rater_next(rater=rater)
     later = step.assignment.issued_at + timedelta(seconds=60)
@@ -50,7 +49,7 @@ def test_counters_follow_answers_timeouts_and_expiry(make_campaign, make_rater):
     assert kept(rater) == counted(rater)
     assert kept(rater)[:2] == (3, 5000 + 50_000)
 
-    _, issued = judgment_submit_and_next(
+    _, issued = judgment_submit(
         rater=rater, assignment_id=step.assignment.pk, verdict="incorrect", client_ms=2000,
         hidden_ms=0, now=later + timedelta(seconds=2),
     )  # fmt: skip
@@ -68,7 +67,7 @@ def test_counters_follow_answers_timeouts_and_expiry(make_campaign, make_rater):
 def test_the_expiry_sweep_recounts_a_rater_whose_counters_drifted(make_campaign, make_rater):
     rater = make_rater(make_campaign())
     step = rater_next(rater=rater)
-    Rater.objects.filter(pk=rater.pk).update(main_assigned=99, judged_ms=7, cell_counts={})
+    Rater.objects.filter(pk=rater.pk).update(main_assigned=99, judged_ms=7, balance_counts={})
 
     assignments_expire(now=step.assignment.deadline + timedelta(hours=1))
 
@@ -80,7 +79,7 @@ def test_an_htmx_answer_to_practice_issues_nothing_before_the_feedback(make_camp
     step = rater_next(rater=rater)
     assert step.assignment.is_practice
 
-    judgment, after = judgment_submit_and_next(
+    judgment, after = judgment_submit(
         rater=rater, assignment_id=step.assignment.pk, verdict="correct", client_ms=1000,
         hidden_ms=0,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from annotations.models import Assignment, Campaign, CampaignItem, Judgment
-from annotations.services import (
+from annotations.rating.services import (
     AssignmentClosed,
     judgment_submit,
     rater_next,
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def answer(rater, step, verdict="correct", *, after_s: float = 5, client_ms=4900):
-    return judgment_submit(
+    judgment, _ = judgment_submit(
         rater=rater,
         assignment_id=step.assignment.pk,
         verdict=verdict,
@@ -27,6 +27,7 @@ def answer(rater, step, verdict="correct", *, after_s: float = 5, client_ms=4900
         hidden_ms=0,
         now=step.assignment.issued_at + timedelta(seconds=after_s),
     )
+    return judgment
 
 
 def test_first_visit_asks_for_consent(make_campaign, make_rater):
@@ -184,7 +185,7 @@ def test_a_campaign_that_is_not_live_serves_nothing(make_campaign, make_rater, s
 
 
 def test_expired_items_go_back_to_the_pool_for_other_raters(make_campaign, make_rater):
-    from annotations.services import assignments_expire
+    from annotations.rating.services import assignments_expire
 
     campaign = make_campaign(problems=1, checkpoints=1)
     first = rater_next(rater=make_rater(campaign))

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotations.models import Assignment, Rater
-from annotations.services import judgment_submit, judgment_submit_and_next, rater_next
+from annotations.rating.services import judgment_submit, rater_next
 from bench.seed import Shape, seed
 from tests.conftest import require_postgres
 
@@ -67,7 +67,7 @@ def test_next_task_reads_indexes_only(rater):
     assert step.kind == "task"
     found = plans(queries.captured_queries)
     assert_no_large_scan(found)
-    pick = next(plan for plan in found if "item_cell_free_idx" in plan)
+    pick = next(plan for plan in found if "item_balance_free_idx" in plan)
     # the problems the rater has seen are probed per candidate, not read in full
     assert "assignment_rater_problem_idx" in pick, pick
 
@@ -79,7 +79,7 @@ def test_submit_reads_indexes_only(rater, through_htmx):
               "client_ms": 5000, "hidden_ms": 0}  # fmt: skip
     with CaptureQueriesContext(connection) as queries:
         if through_htmx:
-            judgment_submit_and_next(**answer)
+            judgment_submit(**answer)
         else:
             judgment_submit(**answer)
     found = plans(queries.captured_queries)

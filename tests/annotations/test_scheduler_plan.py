@@ -7,9 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from annotations.designs.verdict import balance_key
 from annotations.models import CampaignItem
-from annotations.scheduler import next_main_item
-from annotations.services import rater_next
+from annotations.rating.scheduler import next_main_item
+from annotations.rating.services import rater_next
 from legibility.models import Sample
 from tests.conftest import require_postgres
 from tests.factories import CampaignFactory, CheckpointFactory, ProblemFactory, SampleFactory
@@ -34,10 +35,14 @@ def large_campaign(make_rater):
     CampaignItem.objects.bulk_create(
         [CampaignItem(campaign=campaign, sample_id=pk, problem_id=problem_id,
                       checkpoint_id=checkpoint.pk, role="helpful", sample_is_correct=bool(correct),
+                      balance_key=balance_key(checkpoint.pk, "helpful", bool(correct)),
                       remaining=rng.choice([0, 1]), random_key=rng.random())
          for pk, problem_id, correct in samples]
     )  # fmt: skip
-    campaign.cells = [[checkpoint.pk, "helpful", True], [checkpoint.pk, "helpful", False]]
+    campaign.balance_keys = [
+        balance_key(checkpoint.pk, "helpful", True),
+        balance_key(checkpoint.pk, "helpful", False),
+    ]
     campaign.save()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotations_campaignitem")
@@ -53,7 +58,7 @@ def test_the_pick_is_an_index_scan_of_free_items(large_campaign):
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + pick)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "item_cell_free_idx" in plan, plan
+    assert "item_balance_free_idx" in plan, plan
     assert "Seq Scan on annotations_campaignitem" not in plan, plan
     assert "Sort" not in plan, "the index gives random_key order: nothing to sort"
 
@@ -61,7 +66,7 @@ def test_the_pick_is_an_index_scan_of_free_items(large_campaign):
 def test_next_task_takes_the_same_queries_however_many_items(large_campaign):
     _, rater = large_campaign
     rater_next(rater=rater)  # the first visit also ends practice: not the steady state
-    from annotations.services import judgment_submit
+    from annotations.rating.services import judgment_submit
 
     def one_round() -> int:
         step = rater_next(rater=rater)

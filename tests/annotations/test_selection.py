@@ -3,7 +3,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from annotations.selection import Candidate, select_main_items, select_practice_items
+from annotations.designs.verdict import Candidate, select_main_items, select_practice_items
 
 
 def candidate(sample_id, problem, checkpoint=1, role="helpful", correct=True):

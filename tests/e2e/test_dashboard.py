@@ -1,13 +1,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from annotations.services import (
-    campaign_create,
-    judgment_submit,
-    rater_consent,
-    rater_next,
-    raters_create,
-)
+from annotations.campaigns import campaign_create, raters_create
+from annotations.rating.services import judgment_submit, rater_consent, rater_next
 from tests.annotations.conftest import build_samples
 from tests.factories import StaffFactory
 

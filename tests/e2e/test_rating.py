@@ -3,9 +3,9 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotations.login_links import login_token
+from annotations.campaigns import campaign_create, raters_create
 from annotations.models import Campaign, Judgment
-from annotations.services import campaign_create, raters_create
+from annotations.rating.login_links import login_token
 from legibility.models import Sample
 from tests.annotations.conftest import build_samples
 

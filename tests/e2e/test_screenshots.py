@@ -7,13 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from annotations.services import (
-    campaign_create,
-    judgment_submit,
-    rater_consent,
-    rater_next,
-    raters_create,
-)
+from annotations.campaigns import campaign_create, raters_create
+from annotations.rating.services import judgment_submit, rater_consent, rater_next
 from tests.annotations.conftest import build_samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotations.campaigns import campaign_create
 from annotations.models import Campaign, CampaignItem
-from annotations.services import campaign_create
 from legibility.models import TrainingRun
 
 
@@ -71,7 +71,8 @@ class Command(BaseCommand):
         main = items.filter(is_practice=False).count()
         self.stdout.write(
             f"campaign {campaign.slug}: {campaign.checkpoints.count()} checkpoints, {main} items, "
-            f"{items.count() - main} practice items, {len(campaign.cells)} cells, {campaign.status}"
+            f"{items.count() - main} practice items, {len(campaign.balance_keys)} balance keys, "
+            f"{campaign.status}"
         )
         if main == 0:
             self.stderr.write(

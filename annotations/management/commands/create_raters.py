@@ -3,9 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.login_links import login_token
+from annotations.campaigns import raters_create
 from annotations.models import Campaign
-from annotations.services import raters_create
+from annotations.rating.login_links import login_path
 
 
 class Command(BaseCommand):
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             writer = csv.writer(file)
             writer.writerow(["username", "password", "login_url"])
             for login in logins:
-                url = f"{base_url.rstrip('/')}/rate/login/{login_token(login.rater.user)}/"
+                url = base_url.rstrip("/") + login_path(login.rater.user)
                 writer.writerow([login.username, login.password, url])
         out.chmod(0o600)
         self.stdout.write(f"{count} raters for {found.slug} written to {out}")

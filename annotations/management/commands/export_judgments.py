@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.analysis import Timeouts
+from annotations.analysis.rows import Timeouts
 from annotations.exports import judgments_csv
 from annotations.models import Campaign
 

@@ -18,11 +18,12 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 
-from annotations.exports import campaign_analysis
-from annotations.login_links import login_token
+from annotations.campaigns import RaterLogin, raters_create
 from annotations.models import Campaign
-from annotations.services import RaterLogin, raters_create
+from annotations.rating.login_links import login_path
+from annotations.selectors import campaign_analysis
 from annotations.simulation import clock
 from annotations.simulation.rater import RaterProfile, judge
 
@@ -227,16 +228,16 @@ def _judge(
         try:
             if not logged_in:
                 if plan.login_links:
-                    _get(client, f"/rate/login/{login_token(login.rater.user)}/")
+                    _get(client, login_path(login.rater.user))
                 else:
                     _log_in(client, login.username, login.password)
                 logged_in = True
             if page is None:
-                page = _get(client, "/rate/")
+                page = _get(client, reverse("rate"))
             fields = dict(_FIELD.findall(page))
             token = fields.get("csrfmiddlewaretoken", "")
             if 'data-testid="consent"' in page:
-                page = _post(client, "/rate/consent/", {}, token)
+                page = _post(client, reverse("rate-consent"), {}, token)
             elif "assignment" in fields:
                 blocks = {m["name"]: html.unescape(m["text"]) for m in _BLOCK.finditer(page)}
                 judgement = judge(blocks["problem"], blocks["solution"], profile, rng)
@@ -248,9 +249,9 @@ def _judge(
                 judged += 1
                 page = _answer(client, fields["assignment"], judgement.verdict, taken, token, tally)
             elif 'data-testid="feedback"' in page:
-                page = _get(client, "/rate/")
+                page = _get(client, reverse("rate"))
             elif 'data-testid="session-end"' in page:
-                page = _post(client, "/rate/next-session/", {}, token)
+                page = _post(client, reverse("rate-next-session"), {}, token)
             else:
                 break  # finished, or the campaign closed
             failing_since = 0.0
@@ -272,10 +273,10 @@ def _answer(
 ) -> str:
     sent = time.monotonic()
     response = client.post(
-        "/rate/answer/",
+        reverse("rate-answer"),
         data={"assignment": assignment, "verdict": verdict, "client_ms": str(round(taken_s * 1000)),
               "hidden_ms": "0", "csrfmiddlewaretoken": token},
-        headers={"Referer": str(client.base_url) + "/rate/answer/"},
+        headers={"Referer": str(client.base_url) + reverse("rate-answer")},
     )  # fmt: skip
     # the answer is stored once its own response (a redirect to the next page) says so, even
     # if loading that next page then fails
@@ -290,13 +291,13 @@ def _answer(
 
 
 def _log_in(client: httpx.Client, username: str, password: str) -> None:
-    token = dict(_FIELD.findall(_get(client, "/accounts/login/")))["csrfmiddlewaretoken"]
+    token = dict(_FIELD.findall(_get(client, reverse("login"))))["csrfmiddlewaretoken"]
     response = client.post(
-        "/accounts/login/",
+        reverse("login"),
         data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": str(client.base_url) + "/accounts/login/"},
+        headers={"Referer": str(client.base_url) + reverse("login")},
     )
-    if "/rate/" not in str(response.url):
+    if reverse("rate") not in str(response.url):
         raise RuntimeError("login failed")
 
 

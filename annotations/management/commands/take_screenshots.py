@@ -10,9 +10,10 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
+from django.urls import reverse
 
+from annotations.campaigns import raters_create
 from annotations.models import Campaign
-from annotations.services import raters_create
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize
@@ -74,7 +75,7 @@ class Shots:
     def rater_pages(self, username: str, password: str) -> None:
         page = self.page
         self._log_in(username, password)
-        page.goto(f"{self.base_url}/rate/")
+        page.goto(self.base_url + reverse("rate"))
         self._take("rater-consent.png")
         page.get_by_test_id("consent").click()
         while self._question() == "Practice":  # with feedback, until the first main question
@@ -89,14 +90,14 @@ class Shots:
         page = self.page
         page.context.clear_cookies()
         self._log_in(username, password)
-        page.goto(f"{self.base_url}/dashboard/{slug}/")
+        page.goto(self.base_url + reverse("dashboard:campaign", args=[slug]))
         page.wait_for_load_state("networkidle")  # the figures
         self._take("dashboard-progress.png")
         curves = page.locator(".card", has=page.get_by_test_id("figure-accuracy"))
         self._take("dashboard-curves.png", curves.screenshot)
 
     def _log_in(self, username: str, password: str) -> None:
-        self.page.goto(f"{self.base_url}/accounts/login/")
+        self.page.goto(self.base_url + reverse("login"))
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", password)
         self.page.click("button[type=submit], input[type=submit]")

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from legibility.grading import normalize_number, parse_ground_truth
-from legibility.ingest.service import problems_import
+from legibility.ingest.problems import problems_import
 
 
 class Command(BaseCommand):

@@ -1,4 +1,6 @@
-"""The protocol's item selection, as pure functions over candidate samples.
+"""The paper's design: one solution, "correct or incorrect?". Its items are chosen by the
+protocol, as pure functions over candidate samples, and balanced over checkpoint × role × the
+sample's correctness.
 
 Per checkpoint, a problem is used only if that checkpoint's samples for it include both a
 correct and an incorrect solution; from it, up to one correct and one incorrect sample per role
@@ -18,6 +20,16 @@ class Candidate:
     checkpoint_id: int
     role: str
     is_correct: bool
+
+    @property
+    def balance_key(self) -> str:
+        return balance_key(self.checkpoint_id, self.role, self.is_correct)
+
+
+def balance_key(checkpoint_id: int, role: str, is_correct: bool) -> str:
+    """What a rater sees in balance: each checkpoint's correct and incorrect solutions of each
+    role alike."""
+    return f"{checkpoint_id}:{role}:{int(is_correct)}"
 
 
 def select_main_items(candidates: Iterable[Candidate], *, rng: random.Random) -> list[Candidate]:

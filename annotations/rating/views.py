@@ -1,5 +1,6 @@
-"""The rater's pages, under /rate/. One page template defines its fragments; htmx requests get
-the fragment that changed, plain form posts (htmx not loaded) get a redirect to the page."""
+"""The rater's pages, under /rate/. Each view calls one service and renders what follows: the
+page template defines its fragments, htmx requests get the fragment, plain form posts (htmx not
+loaded) get a redirect to the page."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -14,14 +15,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotations.instructions import render_instructions
-from annotations.login_links import user_from_token
 from annotations.models import Assignment, Judgment, Rater
-from annotations.services import (
+from annotations.rating.flow import RaterStep, StepKind
+from annotations.rating.instructions import render_instructions
+from annotations.rating.login_links import user_from_token
+from annotations.rating.services import (
     AssignmentClosed,
-    RaterStep,
     judgment_submit,
-    judgment_submit_and_next,
     rater_consent,
     rater_next,
     rater_session_start,
@@ -50,19 +50,29 @@ def rater_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
-def _page(request: HtmxHttpRequest, rater: Rater, **context: Any) -> HttpResponse:
-    step = context.get("step") or rater_next(rater=rater)
+def _render(
+    request: HtmxHttpRequest, rater: Rater, step: RaterStep, **context: Any
+) -> HttpResponse:
+    """The page, or through htmx its stage fragment, showing ``step``. Reads only."""
+    campaign = rater.campaign
     context = {
         "step": step,
-        "campaign": rater.campaign,
+        "campaign": campaign,
         "instructions": render_instructions(
-            rater.campaign.instructions, time_limit_s=rater.campaign.time_limit_s
+            campaign.instructions, time_limit_s=campaign.time_limit_s
         ),
-        "grace_ms": rater.campaign.grace_s * 1000,
+        "grace_ms": campaign.grace_s * 1000,
         **context,
     }
     template = TEMPLATE + "#stage" if request.htmx else TEMPLATE
     return render(request, template, context)
+
+
+def _next_page(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
+    """After a post: through htmx the current step's fragment; without, a redirect to the page."""
+    if request.htmx:
+        return _render(request, rater, rater_next(rater=rater))
+    return redirect("rate")
 
 
 @require_GET
@@ -70,22 +80,23 @@ def _page(request: HtmxHttpRequest, rater: Rater, **context: Any) -> HttpRespons
 def rate(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
     feedback = request.session.pop("practice_feedback", None)
     if feedback is not None:  # a practice answer posted without htmx
-        return _page(request, rater, step=RaterStep("feedback"), feedback=feedback)
-    return _page(request, rater)
+        return _render(request, rater, RaterStep(StepKind.FEEDBACK), feedback=feedback)
+    # the one GET that writes: the rater's current item, issued on first ask
+    return _render(request, rater, rater_next(rater=rater))
 
 
 @require_POST
 @rater_required
 def consent(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
     rater_consent(rater=rater)
-    return _after_post(request, rater)
+    return _next_page(request, rater)
 
 
 @require_POST
 @rater_required
 def next_session(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
     rater_session_start(rater=rater)
-    return _after_post(request, rater)
+    return _next_page(request, rater)
 
 
 @require_POST
@@ -94,32 +105,25 @@ def answer(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
     verdict = request.POST.get("verdict") or None
     if verdict not in {None, Judgment.Verdict.CORRECT, Judgment.Verdict.INCORRECT}:
         return HttpResponse("verdict must be 'correct' or 'incorrect'", status=400)
-    assignment_id = request.POST.get("assignment", "")
-    client_ms = _milliseconds(request.POST.get("client_ms"))
-    hidden_ms = _milliseconds(request.POST.get("hidden_ms"))
-    step: RaterStep | None = None
     try:
-        # through htmx the response shows the next item: issued in the answer's transaction
-        if request.htmx:
-            judgment, step = judgment_submit_and_next(
-                rater=rater, assignment_id=assignment_id, verdict=verdict,
-                client_ms=client_ms, hidden_ms=hidden_ms,
-            )  # fmt: skip
-        else:
-            judgment = judgment_submit(
-                rater=rater, assignment_id=assignment_id, verdict=verdict,
-                client_ms=client_ms, hidden_ms=hidden_ms,
-            )  # fmt: skip
+        # the next item is issued in the answer's transaction, whichever way the page answers
+        judgment, step = judgment_submit(
+            rater=rater,
+            assignment_id=request.POST.get("assignment", ""),
+            verdict=verdict,
+            client_ms=_milliseconds(request.POST.get("client_ms")),
+            hidden_ms=_milliseconds(request.POST.get("hidden_ms")),
+        )
     except (Assignment.DoesNotExist, ValidationError, ValueError) as error:
         # not this rater's assignment, or not an assignment id at all: the same answer for both
         raise Http404("No such open item.") from error
     except AssignmentClosed:
-        return _after_post(request, rater)  # a double submit: show what comes next
-    if judgment.assignment.is_practice:
+        return _next_page(request, rater)  # a double submit: show what comes next
+    if step is None:  # practice: feedback first
         return _feedback(request, rater, judgment)
-    if step is not None:
-        return _page(request, rater, step=step)
-    return _after_post(request, rater)
+    if request.htmx:
+        return _render(request, rater, step)
+    return redirect("rate")
 
 
 def _feedback(request: HtmxHttpRequest, rater: Rater, judgment: Judgment) -> HttpResponse:
@@ -134,13 +138,7 @@ def _feedback(request: HtmxHttpRequest, rater: Rater, judgment: Judgment) -> Htt
     if not request.htmx:
         request.session["practice_feedback"] = feedback
         return redirect("rate")
-    return _page(request, rater, step=RaterStep("feedback"), feedback=feedback)
-
-
-def _after_post(request: HtmxHttpRequest, rater: Rater) -> HttpResponse:
-    if request.htmx:
-        return _page(request, rater)
-    return redirect("rate")
+    return _render(request, rater, RaterStep(StepKind.FEEDBACK), feedback=feedback)
 
 
 def _milliseconds(value: str | None) -> int | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import dashboard
+from annotations.dashboard import views as dashboard
 
 app_name = "dashboard"
 

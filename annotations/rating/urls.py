@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import views
+from annotations.rating import views
 
 urlpatterns = [
     path("", views.rate, name="rate"),

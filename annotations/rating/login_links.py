@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 LINK_LIFETIME = timedelta(days=60)
@@ -18,6 +19,11 @@ def _password_tag(user: AbstractBaseUser) -> str:
 
 def login_token(user: AbstractBaseUser) -> str:
     return signing.dumps({"user": user.pk, "tag": _password_tag(user)}, salt=_SALT)
+
+
+def login_path(user: AbstractBaseUser) -> str:
+    """The path of the user's login link: /rate/login/<token>/."""
+    return reverse("rate-login-link", args=[login_token(user)])
 
 
 def user_from_token(token: str) -> AbstractBaseUser | None:

@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from annotations.analysis import Analysis, CheckpointCurve, Estimate
+from annotations.analysis.curves import CheckpointCurve
+from annotations.analysis.report import Analysis
+from annotations.analysis.rows import Estimate
 
 FIGURES = {
     "accuracy": "Human judge accuracy",

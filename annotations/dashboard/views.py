@@ -10,10 +10,17 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 
-from annotations import exports, figures
-from annotations.analysis import Timeouts
+from annotations.analysis import figures
+from annotations.exports import TABLES, Switches, csv_response
 from annotations.models import Campaign
-from annotations.selectors import campaign_progress, judgments_per_hour, open_assignment_count
+from annotations.selectors import (
+    campaign_analysis,
+    campaign_progress,
+    campaigns_with_progress,
+    judgments_per_hour,
+    open_assignment_count,
+    totals,
+)
 from legibility.models import IngestRun, SampleSource
 
 
@@ -31,44 +38,40 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
     return wrapper
 
 
-def analysis_options(request: HttpRequest) -> tuple[Timeouts, bool]:
-    """The switches every figure and export honours: ?timeouts=wrong|excluded&raters=all."""
+def switches_of(request: HttpRequest) -> Switches:
     try:
-        timeouts = Timeouts(request.GET.get("timeouts", Timeouts.WRONG))
-    except ValueError:
-        raise Http404("timeouts must be 'wrong' or 'excluded'") from None
-    return timeouts, request.GET.get("raters") != "all"
+        return Switches.from_query(request.GET)
+    except ValueError as error:
+        raise Http404(str(error)) from None
 
 
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
-    campaigns = list(Campaign.objects.all())
-    progress = {c.pk: _totals(campaign_progress(c)) for c in campaigns}
-    rows = [(campaign, progress[campaign.pk]) for campaign in campaigns]
-    return render(request, "dashboard/index.html", {"rows": rows})
-
-
-def _totals(cells: list[dict[str, Any]]) -> dict[str, int]:
-    target = sum(cell["target"] for cell in cells)
-    done = sum(cell["done"] for cell in cells)
-    return {"target": target, "done": done, "percent": round(100 * done / target) if target else 0}
+    return render(request, "dashboard/index.html", {"rows": campaigns_with_progress()})
 
 
 @staff_required
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, slug=slug)
-    timeouts, exclude = analysis_options(request)
-    analysis = exports.campaign_analysis(campaign, timeouts=timeouts, exclude_chance_raters=exclude)
+    switches = switches_of(request)
     context = {
         "campaign": campaign,
-        "analysis": analysis,
+        "analysis": _analysis(campaign, switches),
         "query": request.GET.urlencode(),
-        "timeouts": timeouts.value,
-        "exclude": exclude,
+        "timeouts": switches.timeouts.value,
+        "exclude": switches.exclude_chance_raters,
         "sources": _sources(),
         **_progress_context(campaign),
     }
     return render(request, "dashboard/campaign.html", context)
+
+
+def _analysis(campaign: Campaign, switches: Switches) -> Any:
+    return campaign_analysis(
+        campaign,
+        timeouts=switches.timeouts,
+        exclude_chance_raters=switches.exclude_chance_raters,
+    )
 
 
 @staff_required
@@ -83,7 +86,9 @@ def _progress_context(campaign: Campaign) -> dict[str, Any]:
     cells = campaign_progress(campaign)
     return {
         "cells": cells,
-        "totals": _totals(cells),
+        "totals": totals(
+            sum(int(cell["target"]) for cell in cells), sum(int(cell["done"]) for cell in cells)
+        ),
         "per_hour": judgments_per_hour(campaign),
         "open_now": open_assignment_count(campaign),
     }
@@ -103,8 +108,7 @@ def figure(request: HttpRequest, slug: str, name: str, fmt: str) -> HttpResponse
     if name not in figures.FIGURES or fmt not in figures.FORMATS:
         raise Http404("no such figure")
     campaign = get_object_or_404(Campaign, slug=slug)
-    timeouts, exclude = analysis_options(request)
-    analysis = exports.campaign_analysis(campaign, timeouts=timeouts, exclude_chance_raters=exclude)
+    analysis = _analysis(campaign, switches_of(request))
     response = HttpResponse(figures.render(analysis, name, fmt), content_type=figures.FORMATS[fmt])
     if request.GET.get("download"):
         filename = f"{campaign.slug}-{name}.{fmt}"
@@ -115,21 +119,6 @@ def figure(request: HttpRequest, slug: str, name: str, fmt: str) -> HttpResponse
 @staff_required
 def download(request: HttpRequest, slug: str, table: str) -> StreamingHttpResponse:
     campaign = get_object_or_404(Campaign, slug=slug)
-    return csv_response(campaign, table, request)
-
-
-def csv_response(campaign: Campaign, table: str, request: HttpRequest) -> StreamingHttpResponse:
-    """A CSV table of the campaign, streamed; shared by the dashboard and the API."""
-    timeouts, exclude = analysis_options(request)
-    if table == "judgments":
-        lines = exports.judgments_csv(campaign, timeouts=timeouts)
-    elif table in {"summary", "raters"}:
-        analysis = exports.campaign_analysis(
-            campaign, timeouts=timeouts, exclude_chance_raters=exclude
-        )
-        lines = (exports.summary_csv if table == "summary" else exports.raters_csv)(analysis)
-    else:
+    if table not in TABLES:
         raise Http404("no such table")
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-{table}.csv"'
-    return response
+    return csv_response(campaign, table, switches_of(request))
