@@ -4,7 +4,7 @@ commands, the admin and beat's task call these services."""
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -73,12 +73,8 @@ def campaign_checkpoints_add(
         main = [candidate for candidate in main if candidate not in in_practice]
     items = [
         CampaignItem(
+            **asdict(candidate),
             campaign=campaign,
-            sample_id=candidate.sample_id,
-            problem_id=candidate.problem_id,
-            checkpoint_id=candidate.checkpoint_id,
-            role=candidate.role,
-            sample_is_correct=candidate.is_correct,
             balance_key=candidate.balance_key,
             is_practice=is_practice,
             remaining=campaign.judgments_per_item,

@@ -18,6 +18,7 @@ from annotations.selectors import (
     RATER_CORRECT,
     campaign_analysis,
     chance_raters,
+    lookups,
     main_judgments,
 )
 
@@ -123,28 +124,7 @@ def judgment_export_rows(
     rows = _in_pages(
         judgments.order_by("pk")
         .annotate(rater_correct=RATER_CORRECT)
-        .values_list(
-            "pk",
-            "assignment__rater__pseudonym",
-            "assignment__item__sample_id",
-            "assignment__problem__external_id",
-            "assignment__item__checkpoint__run__name",
-            "assignment__item__checkpoint__name",
-            "assignment__item__checkpoint__round",
-            "assignment__item__checkpoint__step",
-            "assignment__item__role",
-            "assignment__item__sample_is_correct",
-            "verdict",
-            "rater_correct",
-            "timed_out",
-            "late",
-            "client_ms",
-            "hidden_ms",
-            "server_ms",
-            "assignment__issued_at",
-            "answered_at",
-            "assignment__position",
-        )
+        .values_list("pk", *lookups(*JUDGMENT_COLUMNS[2:-3], "position"))
     )
     for pk, rater, *between, issued_at, answered_at, position in rows:
         yield [

@@ -61,57 +61,44 @@ def pass_rates(campaign: Campaign) -> dict[tuple[int, int], float]:
     return {(row["checkpoint_id"], row["problem_id"]): row["rate"] for row in rows}
 
 
+# A judgment's facts by the names the analysis and the exports give them, as lookups from a
+# Judgment; a name not here is the judgment's own field.
+LOOKUPS = {
+    "rater": "assignment__rater__pseudonym",
+    "problem": "assignment__problem__external_id",
+    "problem_id": "assignment__problem__external_id",  # the exports' name for it
+    "run": "assignment__item__checkpoint__run__name",
+    "checkpoint": "assignment__item__checkpoint__name",
+    "round": "assignment__item__checkpoint__round",
+    "step": "assignment__item__checkpoint__step",
+    "role": "assignment__item__role",
+    "sample_is_correct": "assignment__item__sample_is_correct",
+    "sample_id": "assignment__item__sample_id",
+    "issued_at": "assignment__issued_at",
+    "position": "assignment__position",
+    "checkpoint_pk": "assignment__item__checkpoint_id",
+    "problem_pk": "assignment__problem_id",
+}
+# what Row needs, in the order of its fields
+ROW_FIELDS = (
+    "rater", "problem", "run", "checkpoint", "round", "step", "role", "sample_is_correct",
+    "verdict", "timed_out", "server_ms", "position",
+)  # fmt: skip
+
+
+def lookups(*names: str) -> list[str]:
+    return [LOOKUPS.get(name, name) for name in names]
+
+
 def analysis_rows(campaign: Campaign) -> list[Row]:
     rates = pass_rates(campaign)
-    fields = (
-        "assignment__rater__pseudonym",
-        "assignment__problem__external_id",
-        "assignment__item__checkpoint__run__name",
-        "assignment__item__checkpoint__name",
-        "assignment__item__checkpoint__round",
-        "assignment__item__checkpoint__step",
-        "assignment__item__role",
-        "assignment__item__sample_is_correct",
-        "verdict",
-        "timed_out",
-        "server_ms",
-        "assignment__position",
-        "assignment__item__checkpoint_id",
-        "assignment__problem_id",
-    )
-    return [
-        Row(
-            rater=rater,
-            problem=problem,
-            run=run,
-            checkpoint=checkpoint,
-            round=round_,
-            step=step,
-            role=role,
-            sample_is_correct=sample_correct,
-            verdict=verdict,
-            timed_out=timed_out,
-            server_ms=server_ms,
-            position=position,
-            pass_rate=rates.get((checkpoint_id, problem_id)),
-        )
-        for (
-            rater,
-            problem,
-            run,
-            checkpoint,
-            round_,
-            step,
-            role,
-            sample_correct,
-            verdict,
-            timed_out,
-            server_ms,
-            position,
-            checkpoint_id,
-            problem_id,
-        ) in main_judgments(campaign).values_list(*fields).iterator(chunk_size=CHUNK)
-    ]
+    names = (*ROW_FIELDS, "checkpoint_pk", "problem_pk")
+    found = []
+    for values in main_judgments(campaign).values_list(*lookups(*names)).iterator(CHUNK):
+        fields: dict[str, Any] = dict(zip(names, values, strict=True))
+        fields["pass_rate"] = rates.get((fields.pop("checkpoint_pk"), fields.pop("problem_pk")))
+        found.append(Row(**fields))
+    return found
 
 
 def chance_raters(campaign: Campaign, *, timeouts: Timeouts = Timeouts.WRONG) -> set[str]:

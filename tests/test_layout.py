@@ -78,4 +78,3 @@ def test_no_app_module_over_400_lines_and_no_function_over_60():
                 if lines > 60:
                     long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {lines}")
     assert long == []
-

@@ -19,17 +19,17 @@ class Candidate:
     problem_id: int
     checkpoint_id: int
     role: str
-    is_correct: bool
+    sample_is_correct: bool
 
     @property
     def balance_key(self) -> str:
-        return balance_key(self.checkpoint_id, self.role, self.is_correct)
+        return balance_key(self.checkpoint_id, self.role, self.sample_is_correct)
 
 
-def balance_key(checkpoint_id: int, role: str, is_correct: bool) -> str:
+def balance_key(checkpoint_id: int, role: str, sample_is_correct: bool) -> str:
     """What a rater sees in balance: each checkpoint's correct and incorrect solutions of each
     role alike."""
-    return f"{checkpoint_id}:{role}:{int(is_correct)}"
+    return f"{checkpoint_id}:{role}:{int(sample_is_correct)}"
 
 
 def select_main_items(candidates: Iterable[Candidate], *, rng: random.Random) -> list[Candidate]:
@@ -39,10 +39,10 @@ def select_main_items(candidates: Iterable[Candidate], *, rng: random.Random) ->
     chosen: list[Candidate] = []
     for key in sorted(by_checkpoint_problem):
         group = by_checkpoint_problem[key]
-        if len({candidate.is_correct for candidate in group}) < 2:
+        if len({candidate.sample_is_correct for candidate in group}) < 2:
             continue  # all correct or all incorrect at this checkpoint: left out
-        for cell in sorted({(c.role, c.is_correct) for c in group}):
-            pool = sorted(c for c in group if (c.role, c.is_correct) == cell)
+        for cell in sorted({(c.role, c.sample_is_correct) for c in group}):
+            pool = sorted(c for c in group if (c.role, c.sample_is_correct) == cell)
             chosen.append(rng.choice(pool))
     return chosen
 
@@ -63,7 +63,7 @@ def select_practice_items(
     problems: set[int] = set()
     for want_correct in [index % 2 == 0 for index in range(count)]:
         for candidate in pool:
-            if candidate.problem_id not in problems and candidate.is_correct == want_correct:
+            if candidate.problem_id not in problems and candidate.sample_is_correct == want_correct:
                 practice.append(candidate)
                 problems.add(candidate.problem_id)
                 break
