@@ -153,6 +153,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PARSER_CLASSES": ["legibility.api.parsers.JSONBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -167,9 +168,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# A REST push carries at most 10,000 records; a body over this size is refused with 413.
+# A REST push carries at most 10,000 records; a body over this size is refused with 413. The
+# push reads its body as a stream, so this limit is its own: every other request keeps
+# Django's (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB).
 INGEST_PUSH_MAX_BYTES = 64 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_PUSH_MAX_BYTES
 
 # Celery. No REDIS_URL: tasks run eagerly in the calling process, so the demo needs no broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -122,14 +122,41 @@ def _finish(ingest_run: IngestRun, *, failure: str = "", message: str = "") -> I
 @transaction.atomic
 def _store(batch: Batch, ingest_run: IngestRun, source: SampleSource | None) -> IngestResult:
     """One batch in one transaction: its samples, the reader's position, the run's counts."""
-    result = IngestResult()
-    if batch.entries:
-        result = samples_store(entries=batch.entries, ingest_run=ingest_run, source=source)
+    result = _store_isolating_refusals(batch.entries, ingest_run, source)
     if batch.position is not None:
         _save_position(batch.position)
     progress = len(batch.entries) if batch.progress is None else batch.progress
     _count_on_run(ingest_run, result, progress=progress, total=batch.total)
     return result
+
+
+# What the database (or the grading of an odd text) may answer a record with that validation
+# did not foresee. A connection that failed (OperationalError) is not among them: the batch
+# fails and is read again later.
+REFUSALS = (DataError, IntegrityError, ValueError, TypeError, RecursionError)
+
+
+def _store_isolating_refusals(
+    entries: list[Entry], ingest_run: IngestRun, source: SampleSource | None
+) -> IngestResult:
+    """Store the entries in a savepoint; if something refuses them, store them again one by
+    one, so that only the record at fault is rejected and the rest of the batch lands."""
+    if not entries:
+        return IngestResult()
+    try:
+        with transaction.atomic():
+            return samples_store(entries=entries, ingest_run=ingest_run, source=source)
+    except REFUSALS as error:
+        if len(entries) > 1:
+            result = IngestResult()
+            for entry in entries:
+                result.add(_store_isolating_refusals([entry], ingest_run, source))
+            return result
+        logger.warning("record %s refused on storing", entries[0][0], exc_info=True)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return IngestResult(rejections=[
+            Rejection(entries[0][0], f"could not be stored ({type(error).__name__}: {reason})")
+        ])  # fmt: skip
 
 
 def _save_position(position: FilePosition) -> None:

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from legibility.grading import normalize_number, parse_ground_truth
 from legibility.ingest.problems import problems_import
+from legibility.ingest.records import MAX_CHARS, RecordError, clean_text
 
 
 class Command(BaseCommand):
@@ -41,6 +42,14 @@ def _problem(line: bytes, index: int, prefix: str) -> tuple[str, str, str]:
     question, answer = row.get("question"), row.get("answer")
     if not isinstance(question, str) or not question.strip():
         raise CommandError(f"{where}: 'question' is missing")
+    if len(question) > MAX_CHARS["question"]:
+        raise CommandError(
+            f"{where}: 'question' is longer than {MAX_CHARS['question']:,} characters"
+        )
+    try:
+        question = clean_text(question, "question")
+    except RecordError as error:
+        raise CommandError(f"{where}: {error}") from None
     if not isinstance(answer, str | int | float) or isinstance(answer, bool):
         raise CommandError(f"{where}: 'answer' is missing")
     ground_truth = parse_ground_truth(str(answer))
