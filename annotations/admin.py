@@ -26,9 +26,9 @@ class CampaignForm(forms.ModelForm[Campaign]):
     class Meta:
         model = Campaign
         fields = [
-            "slug", "name", "status", "runs", "follow_new_checkpoints", "time_limit_s",
-            "grace_s", "questions_per_session", "judgments_per_item", "practice_items",
-            "rater_cap_s", "instructions",
+            "slug", "name", "public_title", "status", "runs", "follow_new_checkpoints",
+            "time_limit_s", "grace_s", "questions_per_session", "judgments_per_item",
+            "practice_items", "rater_cap_s", "instructions",
         ]  # fmt: skip
 
 

@@ -2,10 +2,12 @@
 commands, the admin and beat's task call these services."""
 
 import random
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict, Unpack
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -19,6 +21,57 @@ from legibility.models import Checkpoint, Sample, TrainingRun
 # A new checkpoint is taken into a live campaign once no sample has arrived for it this long:
 # items are chosen from its samples once, so they should all be there.
 CHECKPOINT_SETTLE = timedelta(minutes=2)
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+class CampaignSettings(TypedDict, total=False):
+    """A campaign's settings as staff give them; what is left out takes the model's default."""
+
+    name: str
+    public_title: str
+    status: str
+    time_limit_s: int
+    grace_s: int
+    judgments_per_item: int
+    questions_per_session: int
+    practice_items: int
+    rater_cap_s: int
+
+
+# bounds a setting must keep: inclusive, in the setting's own unit
+LIMITS = {
+    "time_limit_s": (1, 3600),
+    "grace_s": (0, 600),
+    "judgments_per_item": (1, 1000),
+    "questions_per_session": (1, 1000),
+    "practice_items": (0, 100),
+    "rater_cap_s": (60, 7 * 24 * 3600),
+}
+
+
+class CampaignInvalid(ValueError):
+    """A campaign that cannot be created as asked; the message says why, in one line, and
+    ``setting`` names the setting at fault, if one is."""
+
+    def __init__(self, message: str, *, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def campaign_settings_check(*, slug: str, settings: CampaignSettings) -> None:
+    """Raise CampaignInvalid for a slug or a setting the app cannot serve."""
+    if not slug or len(slug) > 100 or not SLUG.fullmatch(slug):
+        raise CampaignInvalid(
+            f"the slug {slug!r} must be 1 to 100 letters, digits, '-' or '_' (it is in URLs)"
+        )
+    for name, (low, high) in LIMITS.items():
+        value = settings.get(name)
+        if isinstance(value, int) and value < low:
+            raise CampaignInvalid(f"{name} must be at least {low:,}", setting=name)
+        if isinstance(value, int) and value > high:
+            raise CampaignInvalid(f"{name} must be at most {high:,}, not {value:,}", setting=name)
+    if settings.get("status", Campaign.Status.LIVE) not in Campaign.Status.values:
+        raise CampaignInvalid(f"status must be one of {', '.join(Campaign.Status.values)}")
 
 
 @transaction.atomic
@@ -26,24 +79,14 @@ def campaign_create(
     *,
     slug: str,
     runs: list[TrainingRun],
-    name: str = "",
-    status: str = Campaign.Status.LIVE,
-    time_limit_s: int = 45,
-    judgments_per_item: int = 1,
-    questions_per_session: int = 20,
-    practice_items: int = 3,
     seed: int | None = None,
+    **settings: Unpack[CampaignSettings],
 ) -> Campaign:
-    """A campaign over every checkpoint the runs have now, items chosen by the protocol."""
-    campaign = Campaign.objects.create(
-        slug=slug,
-        name=name,
-        status=status,
-        time_limit_s=time_limit_s,
-        judgments_per_item=judgments_per_item,
-        questions_per_session=questions_per_session,
-        practice_items=practice_items,
-    )
+    """A campaign over every checkpoint the runs have now, items chosen by the protocol.
+    Raises CampaignInvalid for settings it cannot serve."""
+    campaign_settings_check(slug=slug, settings=settings)
+    settings.setdefault("status", Campaign.Status.LIVE)
+    campaign = Campaign.objects.create(slug=slug, **settings)
     campaign.runs.set(runs)
     checkpoints = list(Checkpoint.objects.filter(run__in=runs))
     campaign_checkpoints_add(campaign=campaign, checkpoints=checkpoints, seed=seed)

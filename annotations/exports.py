@@ -208,6 +208,9 @@ RATER_COLUMNS = [
     "excluded",
     "mean_time_s",
     "accuracy_change_per_10_positions",
+    "hidden_items",
+    "hidden_s",
+    "tab_switching",
 ]
 
 
@@ -224,6 +227,9 @@ def raters_csv(analysis: Analysis) -> Iterator[str]:
             r.rater in analysis.excluded_raters,
             _round(r.mean_time_s),
             _round(r.position_slope),
+            r.hidden_items,
+            _round(r.hidden_s),
+            r.tab_switching,
         ]
         for r in analysis.raters
     ]

@@ -19,7 +19,15 @@ class Campaign(models.Model):
         CLOSED = "closed"
 
     slug = models.SlugField(max_length=100, unique=True)
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(
+        max_length=200, blank=True, help_text="For staff only: raters never see it."
+    )
+    public_title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The study's title as raters see it; empty: a neutral one. Keep conditions "
+        "(runs, checkpoints, roles) out of it.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     runs = models.ManyToManyField(TrainingRun, related_name="campaigns", blank=True)
     checkpoints = models.ManyToManyField(Checkpoint, related_name="campaigns", blank=True)
@@ -112,14 +120,14 @@ class Rater(models.Model):
     # counts of the rater's own history, kept by the services in the transaction that changes
     # it (the rater's row is locked first), so the next item needs no scan of that history
     main_assigned = models.PositiveIntegerField(
-        default=0, editable=False, help_text="Main items issued and not expired."
+        default=0, editable=False, help_text="Main items issued (expired ones included)."
     )
     judged_ms = models.PositiveBigIntegerField(
         default=0, editable=False, help_text="Time spent on main items, against the cap."
     )
     balance_counts = models.JSONField(
         default=dict, blank=True, editable=False,
-        help_text="Main items issued and not expired per balance key.",
+        help_text="Main items issued per balance key (expired ones included).",
     )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -82,7 +82,7 @@ LOOKUPS = {
 # what Row needs, in the order of its fields
 ROW_FIELDS = (
     "rater", "problem", "run", "checkpoint", "round", "step", "role", "sample_is_correct",
-    "verdict", "timed_out", "server_ms", "position",
+    "verdict", "timed_out", "server_ms", "position", "hidden_ms",
 )  # fmt: skip
 
 

@@ -78,3 +78,14 @@ def test_no_app_module_over_400_lines_and_no_function_over_60():
                 if lines > 60:
                     long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {lines}")
     assert long == []
+
+
+def test_no_benchmark_function_over_80_lines():
+    long = [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.name}"
+        for path in (REPO / "bench").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert long == []

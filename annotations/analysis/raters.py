@@ -4,6 +4,7 @@ accuracy over a rater's positions (learning or fatigue)."""
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
@@ -11,6 +12,12 @@ from scipy.stats import binomtest
 from annotations.analysis.rows import Row, Timeouts, rows_counted
 
 CHANCE_ALPHA = 0.05
+# An item counts as one the rater left when the page was hidden (another tab, another window)
+# for this long; a rater who left at least this share of their items, and this many, is
+# flagged as switching tabs (looking answers up, or not paying attention).
+HIDDEN_ITEM_MS = 1000
+TAB_SWITCH_SHARE = 0.2
+TAB_SWITCH_MIN_ITEMS = 3
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ class RaterStats:
     flagged: bool  # indistinguishable from chance
     mean_time_s: float | None
     position_slope: float | None  # change in accuracy per 10 positions: learning or fatigue
+    hidden_items: int = 0  # items during which the page was hidden for a second or more
+    hidden_s: float = 0.0  # time the page was hidden, over all items
+    tab_switching: bool = False  # hidden on at least a fifth of the items (and 3 or more)
 
 
 def rater_stats(
@@ -61,7 +71,18 @@ def _one_rater(rater: str, rows: list[Row], timeouts: Timeouts, alpha: float) ->
         flagged=at_chance(p_value, alpha),
         mean_time_s=float(np.mean(answered)) / 1000 if answered else None,
         position_slope=_position_slope(counted),
+        **_tab_switching(rows),
     )
+
+
+def _tab_switching(rows: list[Row]) -> dict[str, Any]:
+    hidden = [row.hidden_ms or 0 for row in rows]
+    left = sum(ms >= HIDDEN_ITEM_MS for ms in hidden)
+    return {
+        "hidden_items": left,
+        "hidden_s": sum(hidden) / 1000,
+        "tab_switching": left >= TAB_SWITCH_MIN_ITEMS and left >= TAB_SWITCH_SHARE * len(rows),
+    }
 
 
 def _position_slope(rows: list[Row]) -> float | None:

@@ -33,6 +33,7 @@ class Row:
     server_ms: int
     position: int = 0
     pass_rate: float | None = None  # the checkpoint's own pass rate on this problem
+    hidden_ms: int | None = None  # how long the page was hidden while the item was open
 
     @property
     def rater_correct(self) -> bool:

@@ -1,9 +1,9 @@
 """The counters the rater's flow keeps so that issuing an item needs no scan of history: per
-rater, main items issued (and not expired), per balance key, and judging time; per item, the
-judgments still to hand out. The services keep them in the transactions that change them; the
+rater, main items issued (an expired one included: it was recorded as the rater's timeout), per
+balance key, and judging time; per item, the judgments still to hand out (an expired assignment
+gave its item back). The services keep them in the transactions that change them; the
 functions here set them afresh from the assignments and judgments themselves, for whoever
-writes those rows in bulk (a data migration, the benchmarks' seed) or mends drift (the expiry
-sweep).
+writes those rows in bulk (a data migration, the benchmarks' seed) or mends drift.
 
 Each takes the models to count with, so a data migration can pass its historical ones."""
 
@@ -32,12 +32,10 @@ def raters_recount(*, raters: QuerySet[Any] | None = None, apps: Any = None) -> 
     rater_model, assignment_model, judgment_model, _ = _models(apps)
     raters = rater_model.objects.all() if raters is None else raters
     ids = raters.values("pk")
-    live = assignment_model.objects.filter(rater_id__in=ids, is_practice=False).exclude(
-        state="expired"
-    )
+    issued = assignment_model.objects.filter(rater_id__in=ids, is_practice=False)
     balance: dict[int, dict[str, int]] = defaultdict(dict)
     for rater_id, key, n in (
-        live.values_list("rater_id", "item__balance_key").annotate(n=Count("id")).order_by()
+        issued.values_list("rater_id", "item__balance_key").annotate(n=Count("id")).order_by()
     ):
         balance[rater_id][key] = n
     judged = dict(

@@ -1,10 +1,12 @@
 """Which item a rater sees next.
 
-Balanced per rater: the next item comes from the balance key the rater has seen least, ties
-broken at random. The campaign's design sets each item's key (verdict: checkpoint × role ×
-sample correctness), so checkpoints are interleaved at random and each rater sees as many
-correct as incorrect solutions of every checkpoint. Never a problem the rater has seen
-(practice included), never an item with no judgments left to hand out.
+Balanced per rater, without being predictable: the next item comes from a balance key drawn at
+random among those that keep the rater's counts within bounds (balance.py), and from the other
+keys, least seen first, only when those have nothing left for the rater. The campaign's design
+sets each item's key (verdict: checkpoint × role × sample correctness), so checkpoints are
+interleaved at random and each rater sees about as many correct as incorrect solutions of every
+checkpoint. Never a problem the rater has seen (practice included), never an item with no
+judgments left to hand out.
 
 Picking is an index range scan: every item carries a fixed random key, and the pick is the
 first free item of the key at or after a fresh random point (wrapping around), under the
@@ -16,6 +18,8 @@ import random
 from django.db.models import Exists, OuterRef, QuerySet
 
 from annotations.models import Assignment, Campaign, CampaignItem, Rater
+from annotations.rating.balance import eligible_keys
+from annotations.rating.flow import place_in_session
 
 
 def keys_least_seen_first(
@@ -24,13 +28,25 @@ def keys_least_seen_first(
     return sorted(keys, key=lambda key: (seen.get(key, 0), rng.random()))
 
 
+def keys_in_order(rater: Rater, campaign: Campaign, rng: random.Random) -> list[str]:
+    """The keys to try, in order: the eligible ones shuffled, then the rest least seen first."""
+    counts, keys = rater.balance_counts, campaign.balance_keys
+    per_session = campaign.questions_per_session
+    _, number = place_in_session(rater.main_assigned + 1, per_session)
+    eligible = eligible_keys(keys, counts, left_in_session=per_session - number + 1)
+    rng.shuffle(eligible)
+    chosen = set(eligible)
+    rest = [key for key in keys if key not in chosen]
+    return eligible + keys_least_seen_first(rest, counts, rng=rng)
+
+
 def next_main_item(*, rater: Rater, campaign: Campaign, rng: random.Random) -> CampaignItem | None:
     """The next item for the rater, row-locked for the caller's transaction, its sample and
     problem loaded for the page; None when none is left for this rater."""
     # probed per candidate through the (rater, problem) index: the first free items of a key
     # are mostly problems the rater has not seen, so a handful of probes settle the pick
     seen = Assignment.objects.filter(rater=rater, problem_id=OuterRef("problem_id"))
-    for key in keys_least_seen_first(campaign.balance_keys, rater.balance_counts, rng=rng):
+    for key in keys_in_order(rater, campaign, rng):
         free = CampaignItem.objects.filter(
             ~Exists(seen), campaign=campaign, balance_key=key, is_practice=False, remaining__gt=0
         )

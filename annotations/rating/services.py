@@ -228,36 +228,51 @@ def _store_judgment(
 
 @transaction.atomic
 def assignments_expire(*, now: datetime | None = None) -> int:
-    """Expire open assignments nobody answered or timed out, and free their items.
+    """Expire open assignments whose page was closed or went offline, past the grace period.
 
-    The assignment row stays (state ``expired``), so an abandoned item is never silently lost
-    from the record; the item goes back to the pool for another rater.
-    """
+    A main item is recorded as a timeout for its rater (the protocol never drops a missing
+    answer, and it counts against the rater, so an item cannot be dodged by closing the tab);
+    the item itself goes back to the pool for another rater. The assignment keeps the state
+    ``expired`` to say so. An abandoned practice item is only closed."""
     now = now or timezone.now()
     expired = 0
-    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).only("id", "grace_s"):
+    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT):
         cutoff = now - timedelta(seconds=campaign.grace_s) - EXPIRY_MARGIN
         overdue = Assignment.objects.filter(
             rater__campaign=campaign, state=Assignment.State.OPEN, deadline__lt=cutoff
         )
         # the raters' rows first, as every service locks them; a rater whose request holds
         # the row is skipped: that request decides the assignment's fate
-        raters = Rater.objects.select_for_update(skip_locked=True).filter(
-            pk__in=overdue.values("rater_id")
+        rater_ids = list(
+            Rater.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=overdue.values("rater_id"))
+            .values_list("pk", flat=True)
         )
-        rater_ids = list(raters.values_list("pk", flat=True))
-        rows = list(
-            overdue.filter(rater_id__in=rater_ids).values_list("id", "item_id", "is_practice")
-        )
-        if not rows:
-            continue
-        Assignment.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
-            state=Assignment.State.EXPIRED
-        )
-        freed = Counter(item_id for _, item_id, is_practice in rows if not is_practice)
-        for item_id, count in freed.items():
-            CampaignItem.objects.filter(pk=item_id).update(remaining=F("remaining") + count)
-        # rare, and in the background: counting afresh also mends any drift
-        raters_recount(raters=Rater.objects.filter(pk__in=rater_ids))
-        expired += len(rows)
+        assignments = list(overdue.filter(rater_id__in=rater_ids))
+        if assignments:
+            _expire(assignments, campaign)
+            # rare, and in the background: counting afresh also mends any drift
+            raters_recount(raters=Rater.objects.filter(pk__in=rater_ids))
+            expired += len(assignments)
     return expired
+
+
+def _expire(assignments: list[Assignment], campaign: Campaign) -> None:
+    Assignment.objects.filter(pk__in=[a.pk for a in assignments]).update(
+        state=Assignment.State.EXPIRED
+    )
+    main = [a for a in assignments if not a.is_practice]
+    timeouts = [
+        Judgment(
+            assignment=assignment,
+            verdict="",
+            timed_out=True,
+            server_ms=int((hard_deadline(assignment, campaign) - assignment.issued_at)
+                          .total_seconds() * 1000),
+            answered_at=hard_deadline(assignment, campaign),
+        )
+        for assignment in main
+    ]  # fmt: skip
+    Judgment.objects.bulk_create(timeouts)
+    for item_id, count in Counter(a.item_id for a in main).items():
+        CampaignItem.objects.filter(pk=item_id).update(remaining=F("remaining") + count)

@@ -147,3 +147,25 @@ def test_a_rater_with_no_scored_answers_is_flagged_not_crashing(timeouts):
     row = simulate(seed=8, raters=1, per_rater=1, timeout_rate=1.0)[0]
     (stats,) = rater_stats([row], timeouts=timeouts)
     assert stats.flagged
+
+
+def test_a_rater_who_keeps_switching_tabs_is_flagged_and_one_who_glanced_away_once_is_not():
+    def rows(rater: str, hidden: list[int]) -> list[Row]:
+        return [
+            Row(rater=rater, problem=f"p{n}", run="r", checkpoint="c", round=0, step=None,
+                role="none", sample_is_correct=True, verdict="correct", timed_out=False,
+                server_ms=9000, position=n + 1, hidden_ms=ms)
+            for n, ms in enumerate(hidden)
+        ]  # fmt: skip
+
+    stats = {
+        s.rater: s
+        for s in rater_stats(
+            rows("switcher", [0, 4000, 0, 2500, 0, 9000, 0, 0, 1200, 0])
+            + rows("glancer", [0, 0, 30_000, 0, 0, 0, 0, 0, 0, 0, 0, 400])
+        )
+    }
+    assert stats["switcher"].tab_switching
+    assert (stats["switcher"].hidden_items, stats["switcher"].hidden_s) == (4, 16.7)
+    assert not stats["glancer"].tab_switching
+    assert stats["glancer"].hidden_items == 1

@@ -12,7 +12,7 @@ from annotations.models import Campaign, CampaignItem, Rater
 from annotations.rating.login_links import user_from_token
 from legibility.models import Sample
 from tests.annotations.conftest import RUN_NAME, build_samples
-from tests.factories import CheckpointFactory, SampleFactory
+from tests.factories import CheckpointFactory, SampleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,12 +45,35 @@ def test_create_campaign_takes_every_checkpoint_and_selects_by_the_protocol():
         (["--run", "nope"], "no training run named nope"),
         (["--run", RUN_NAME, "--time-limit", "0"], "--time-limit must be at least 1"),
         (["--run", RUN_NAME, "--judgments-per-item", "0"], "--judgments-per-item must be"),
+        (["--run", RUN_NAME, "--time-limit", "99999999999"], "--time-limit must be at most 3,600"),
+        (["--run", RUN_NAME, "--practice-items", "-1"], "--practice-items must be at least 0"),
     ],
 )
 def test_create_campaign_refuses_bad_input_with_one_line(args, reason):
     build_samples(problems=1, checkpoints=1)
     with pytest.raises(CommandError, match=reason):
         run("create_campaign", "pilot", *args)
+
+
+@pytest.mark.parametrize("slug", ["bad slug!", "a/b", "", "x" * 101, "naïve"])
+def test_create_campaign_refuses_a_slug_that_cannot_be_in_a_url(slug, client):
+    build_samples(problems=1, checkpoints=1)
+    with pytest.raises(CommandError, match="slug"):
+        run("create_campaign", slug, "--run", RUN_NAME)
+    assert not Campaign.objects.exists()
+
+
+def test_raters_see_the_public_title_never_the_internal_name(client):
+    build_samples(problems=2, checkpoints=1)
+    run("create_campaign", "pilot", "--run", RUN_NAME, "--name", "Sneaky round 5 vs SFT",
+        "--title", "Checking math solutions")  # fmt: skip
+    rater = Rater.objects.create(
+        user=UserFactory(), campaign=Campaign.objects.get(), pseudonym="r-title"
+    )
+    client.force_login(rater.user)
+    page = client.get("/rate/").content.decode()
+    assert "Checking math solutions" in page
+    assert "Sneaky" not in page and "pilot" not in page
 
 
 def test_create_campaign_refuses_an_existing_slug():

@@ -44,7 +44,8 @@ PRODUCT_COLUMNS = [
 @pytest.fixture
 def judged(make_campaign, make_rater):
     """Three raters judge 8 items each: two answer right, one always says 'correct'
-    (chance level); the last item of each rater times out."""
+    (chance level); the last item of each rater times out; the second rater switches tabs
+    on every other item."""
     campaign = make_campaign(problems=10, questions_per_session=8)
     for index in range(3):
         rater = make_rater(campaign)
@@ -57,7 +58,8 @@ def judged(make_campaign, make_rater):
                 verdict = "correct" if item.sample_is_correct else "incorrect"
             judgment_submit(
                 rater=rater, assignment_id=step.assignment.pk,
-                verdict=None if k == 7 else verdict, client_ms=900, hidden_ms=0,
+                verdict=None if k == 7 else verdict, client_ms=900,
+                hidden_ms=4000 if index == 1 and k % 2 else 0,
                 now=step.assignment.issued_at + timedelta(seconds=10 + k),
             )  # fmt: skip
     return campaign
@@ -104,6 +106,10 @@ def test_summary_and_raters_csv(client, judged):
     raters = read_csv(client.get(reverse("dashboard:download", args=[judged.slug, "raters"])))
     assert len(raters) == 3
     assert raters["at_chance"].any()
+    assert raters["tab_switching"].sum() == 1
+    assert sorted(raters["hidden_items"]) == [0, 0, 4]
+    page = client.get(reverse("dashboard:campaign", args=[judged.slug])).content.decode()
+    assert page.count('data-testid="tab-switching"') == 1
 
 
 def test_export_judgments_command_writes_the_same_csv(judged, tmp_path):

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def counted(rater: Rater) -> tuple[int, int, dict[str, int]]:
-    live = Assignment.objects.filter(rater=rater, is_practice=False).exclude(state="expired")
+    # an expired item was recorded as the rater's timeout: it counts for them
+    live = Assignment.objects.filter(rater=rater, is_practice=False)
     cells = Counter(
         f"{a.item.checkpoint_id}:{a.item.role}:{int(a.item.sample_is_correct)}"
         for a in live.select_related("item")
@@ -60,8 +61,9 @@ def test_counters_follow_answers_timeouts_and_expiry(make_campaign, make_rater):
     abandoned = issued.assignment.issued_at + timedelta(seconds=51) + EXPIRY_MARGIN
     assert assignments_expire(now=abandoned) == 1
     assert kept(rater) == counted(rater)
-    assert kept(rater)[0] == 3
-    assert sum(kept(rater)[2].values()) == 3
+    # the abandoned item is the rater's timeout: it still counts, and its 50 s are judged time
+    assert kept(rater)[:2] == (4, 5000 + 50_000 + 2000 + 50_000)
+    assert sum(kept(rater)[2].values()) == 4
 
 
 def test_the_expiry_sweep_recounts_a_rater_whose_counters_drifted(make_campaign, make_rater):
@@ -71,7 +73,9 @@ def test_the_expiry_sweep_recounts_a_rater_whose_counters_drifted(make_campaign,
 
     assignments_expire(now=step.assignment.deadline + timedelta(hours=1))
 
-    assert kept(rater) == counted(rater) == (0, 0, {})
+    # the open item expired: recorded as the rater's timeout, 50 s of judged time
+    assert kept(rater) == counted(rater)
+    assert kept(rater)[:2] == (1, 50_000)
 
 
 def test_an_htmx_answer_to_practice_issues_nothing_before_the_feedback(make_campaign, make_rater):

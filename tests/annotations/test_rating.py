@@ -83,13 +83,13 @@ def test_each_rater_sees_cells_in_balance_interleaved_across_checkpoints(make_ca
     campaign = make_campaign(problems=40, checkpoints=2, judgments_per_item=3)
     rater = make_rater(campaign)
     cells = []
-    for _ in range(16):
+    for _ in range(20):  # a session: balanced within 2 at its end (see test_balance.py)
         step = rater_next(rater=rater, rng=random.Random(len(cells)))
         item = step.assignment.item
         cells.append((item.checkpoint_id, item.role, item.sample_is_correct))
         answer(rater, step)
     counts = Counter(cells)
-    assert len(counts) == 8 and set(counts.values()) == {2}, counts
+    assert len(counts) == 8 and max(counts.values()) - min(counts.values()) <= 2, counts
     checkpoints = [cell[0] for cell in cells]
     assert checkpoints != sorted(checkpoints), "checkpoints are interleaved, not in order"
 

@@ -1,8 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.campaigns import campaign_create
+from annotations.campaigns import CampaignInvalid, CampaignSettings, campaign_create
 from annotations.models import Campaign, CampaignItem
 from legibility.models import TrainingRun
+
+# the command's flag for each setting it takes, to name it in an error
+FLAGS = {
+    "time_limit_s": "--time-limit",
+    "grace_s": "--grace",
+    "judgments_per_item": "--judgments-per-item",
+    "questions_per_session": "--questions-per-session",
+    "practice_items": "--practice-items",
+}
 
 
 class Command(BaseCommand):
@@ -14,8 +23,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--run", action="append", required=True, dest="runs", metavar="RUN")
-        parser.add_argument("--name", default="")
+        parser.add_argument("--name", default="", help="for staff only; raters never see it")
+        parser.add_argument(
+            "--title", default="", help="the study's title as raters see it (default: neutral)"
+        )
         parser.add_argument("--time-limit", type=int, default=45, help="seconds per solution")
+        parser.add_argument("--grace", type=int, default=5, help="seconds an answer may be late")
         parser.add_argument("--judgments-per-item", type=int, default=1)
         parser.add_argument("--questions-per-session", type=int, default=20)
         parser.add_argument("--practice-items", type=int, default=3)
@@ -25,48 +38,40 @@ class Command(BaseCommand):
             "--exist-ok", action="store_true", help="leave an existing campaign SLUG as it is"
         )
 
-    def handle(
-        self,
-        *args: object,
-        slug: str,
-        runs: list[str],
-        name: str,
-        time_limit: int,
-        judgments_per_item: int,
-        questions_per_session: int,
-        practice_items: int,
-        status: str,
-        seed: int | None,
-        exist_ok: bool,
-        **options: object,
-    ) -> None:
+    def handle(self, *args: object, slug: str, runs: list[str], **options: object) -> None:
         found = list(TrainingRun.objects.filter(name__in=runs))
         missing = sorted(set(runs) - {run.name for run in found})
         if missing:
             raise CommandError(f"no training run named {', '.join(missing)}")
-        for flag, value in (
-            ("--time-limit", time_limit),
-            ("--judgments-per-item", judgments_per_item),
-            ("--questions-per-session", questions_per_session),
-        ):
-            if value < 1:
-                raise CommandError(f"{flag} must be at least 1")
         if Campaign.objects.filter(slug=slug).exists():
-            if exist_ok:
+            if options["exist_ok"]:
                 self.stdout.write(f"campaign {slug} exists already: left as it is")
                 return
             raise CommandError(f"a campaign {slug!r} exists already")
-        campaign = campaign_create(
-            slug=slug,
-            runs=found,
-            name=name,
-            status=status,
-            time_limit_s=time_limit,
-            judgments_per_item=judgments_per_item,
-            questions_per_session=questions_per_session,
-            practice_items=max(0, practice_items),
-            seed=seed,
+        settings = CampaignSettings(
+            name=str(options["name"]),
+            public_title=str(options["title"]),
+            status=str(options["status"]),
+            time_limit_s=_number(options["time_limit"]),
+            grace_s=_number(options["grace"]),
+            judgments_per_item=_number(options["judgments_per_item"]),
+            questions_per_session=_number(options["questions_per_session"]),
+            practice_items=_number(options["practice_items"]),
         )
+        seed = options["seed"]
+        try:
+            campaign = campaign_create(
+                slug=slug, runs=found, seed=seed if isinstance(seed, int) else None, **settings
+            )
+        except CampaignInvalid as error:
+            flag = FLAGS.get(error.setting)
+            message = str(error)
+            raise CommandError(
+                message.replace(error.setting, flag, 1) if flag else message
+            ) from None
+        self._report(campaign)
+
+    def _report(self, campaign: Campaign) -> None:
         items = CampaignItem.objects.filter(campaign=campaign)
         main = items.filter(is_practice=False).count()
         self.stdout.write(
@@ -79,3 +84,8 @@ class Command(BaseCommand):
                 "warning: no items: no problem has both a correct and an incorrect sample at "
                 "any checkpoint of these runs"
             )
+
+
+def _number(value: object) -> int:
+    assert isinstance(value, int)  # argparse made it one
+    return value
