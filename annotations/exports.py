@@ -73,11 +73,18 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]
         yield writer.writerow(_plain(value) for value in row)
 
 
+# A cell starting with one of these is a formula to a spreadsheet: a name such as
+# "=HYPERLINK(...)" would run when a researcher opens the export.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _plain(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # shown as text by spreadsheets; numbers are never strings here
     return value
 
 

@@ -145,7 +145,7 @@ def _milliseconds(value: str | None) -> int | None:
     """A client-side timing, if it is a plausible one (0 to 24 hours)."""
     try:
         number = round(float(value or ""))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or nan, or inf
         return None
     return number if 0 <= number <= 24 * 3600 * 1000 else None
 

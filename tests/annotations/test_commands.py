@@ -102,6 +102,28 @@ def test_create_raters_writes_logins_that_work(tmp_path):
     assert out_file.stat().st_mode & 0o777 == 0o600
 
 
+def test_the_passwords_file_is_private_from_the_moment_it_exists(tmp_path, monkeypatch):
+    """A write that fails half-way leaves no readable passwords and no accounts behind."""
+    from annotations.management.commands import create_raters
+
+    build_samples(problems=1, checkpoints=1)
+    run("create_campaign", "pilot", "--run", RUN_NAME)
+    out_file = tmp_path / "raters.csv"
+    seen_modes = []
+
+    def failing_path(user):
+        seen_modes.append(out_file.stat().st_mode & 0o777)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(create_raters, "login_path", failing_path)
+    with pytest.raises(OSError, match="disk full"):
+        run("create_raters", "--campaign", "pilot", "--count", "2", "--out", str(out_file))
+
+    assert seen_modes == [0o600]
+    assert not out_file.exists()
+    assert not Rater.objects.exists()
+
+
 def test_create_raters_refuses_to_overwrite_a_file(tmp_path):
     build_samples(problems=1, checkpoints=1)
     run("create_campaign", "pilot", "--run", RUN_NAME)

@@ -123,6 +123,18 @@ def test_export_judgments_command_writes_the_same_csv(judged, tmp_path):
         call_command("export_judgments", "--campaign", "nope", "--out", str(tmp_path / "x.csv"))
 
 
+def test_export_judgments_never_overwrites_a_file_unless_told_to(judged, tmp_path):
+    precious = tmp_path / "raters.csv"
+    precious.write_text("username,password\nr-1,secret\n")
+    with pytest.raises(CommandError, match="exists"):
+        call_command("export_judgments", "--campaign", judged.slug, "--out", str(precious))
+    assert precious.read_text() == "username,password\nr-1,secret\n"
+
+    call_command("export_judgments", "--campaign", judged.slug, "--out", str(precious), "--force",
+                 stdout=io.StringIO())  # fmt: skip
+    assert len(pd.read_csv(precious)) == 24
+
+
 def test_the_judgments_csv_is_read_in_pages_that_miss_nothing(judged, make_rater, monkeypatch):
     monkeypatch.setattr("annotations.exports.CHUNK", 5)  # 24 judgments: pages of 5, 5, ... 4
     lines = judgments_csv(judged)
@@ -233,3 +245,36 @@ def test_the_warming_task_computes_live_campaigns(judged):
     from annotations.tasks import campaigns_analyse_task
 
     assert campaigns_analyse_task.delay().get() == 1
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped(client, make_rater):
+    from annotations.campaigns import campaign_create
+    from legibility.ingest.records import batches_of, record_entry
+    from legibility.ingest.service import samples_ingest
+    from legibility.models import TrainingRun
+    from tests.legibility.jsonl import sample_record
+
+    records = [
+        sample_record(n, checkpoint='=HYPERLINK("http://evil.example","x")', problem_id=f"@SUM{n}",
+                      solution=solution)
+        for n in range(4)
+        for solution in (f"{n} + 2 = {n + 2}.\n#### {n + 2}", f"{n} + 2 = {n + 3}.\n#### {n + 3}")
+    ]  # fmt: skip
+    samples_ingest(via="command", batches=batches_of(record_entry(i, r) for i, r in
+                                                     enumerate(records)))  # fmt: skip
+    campaign = campaign_create(slug="formulas", runs=list(TrainingRun.objects.all()),
+                               practice_items=0)  # fmt: skip
+    rater = make_rater(campaign)
+    step = rater_next(rater=rater)
+    judgment_submit(rater=rater, assignment_id=step.assignment.pk, verdict="correct",
+                    client_ms=900, hidden_ms=0)  # fmt: skip
+
+    body = b"".join(
+        staff_client(client)
+        .get(reverse("dashboard:download", args=["formulas", "judgments"]))
+        .streaming_content
+    ).decode()
+    frame = pd.read_csv(io.StringIO(body))
+    assert frame["checkpoint"][0] == """'=HYPERLINK("http://evil.example","x")"""
+    assert frame["problem_id"][0].startswith("'@SUM")
+    assert frame["round"][0] == 3  # numbers stay numbers

@@ -95,6 +95,21 @@ def test_a_replayed_answer_stores_nothing_more(client, make_campaign, make_rater
     assert Judgment.objects.count() == 1
 
 
+@pytest.mark.parametrize("timing", ["inf", "-inf", "nan", "1e999", "ten", "-5"])
+def test_an_impossible_client_timing_is_dropped_and_the_answer_kept(
+    client, make_campaign, make_rater, timing
+):
+    client.force_login(make_rater(make_campaign()).user)
+    first = assignment_id(client.get(reverse("rate")))
+    response = client.post(
+        reverse("rate-answer"),
+        {"assignment": first, "verdict": "correct", "client_ms": timing, "hidden_ms": timing},
+    )
+    assert response.status_code == 302
+    judgment = Judgment.objects.get()
+    assert (judgment.verdict, judgment.client_ms, judgment.hidden_ms) == ("correct", None, None)
+
+
 def test_a_bad_verdict_is_a_400(client, make_campaign, make_rater):
     client.force_login(make_rater(make_campaign()).user)
     first = assignment_id(client.get(reverse("rate")))

@@ -1,9 +1,11 @@
 import csv
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
-from annotations.campaigns import raters_create
+from annotations.campaigns import RaterLogin, raters_create
 from annotations.models import Campaign
 from annotations.rating.login_links import login_path
 
@@ -43,17 +45,28 @@ class Command(BaseCommand):
             raise CommandError(f"{out} exists: it may hold passwords; choose another file")
         if out is not None and not out.parent.is_dir():
             raise CommandError(f"{out.parent}: no such directory")
-        logins = raters_create(campaign=found, count=count)
+        # accounts whose passwords could not be written down are not kept
+        with transaction.atomic():
+            logins = raters_create(campaign=found, count=count)
+            if out is not None:
+                _write_logins(out, logins, base_url)
         if print_logins:
             for login in logins:
                 self.stdout.write(f"rater login: {login.username} / {login.password}")
-        if out is None:
-            return
-        with out.open("w", newline="", encoding="utf-8") as file:
+        if out is not None:
+            self.stdout.write(f"{count} raters for {found.slug} written to {out}")
+
+
+def _write_logins(out: Path, logins: list[RaterLogin], base_url: str) -> None:
+    # readable by its owner only from the moment it exists: it holds passwords
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(["username", "password", "login_url"])
             for login in logins:
                 url = base_url.rstrip("/") + login_path(login.rater.user)
                 writer.writerow([login.username, login.password, url])
-        out.chmod(0o600)
-        self.stdout.write(f"{count} raters for {found.slug} written to {out}")
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise

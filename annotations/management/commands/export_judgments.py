@@ -14,10 +14,12 @@ class Command(BaseCommand):
         parser.add_argument("--campaign", required=True)
         parser.add_argument("--out", type=Path, required=True, help="a file, or - for stdout")
         parser.add_argument("--timeouts", choices=[t.value for t in Timeouts], default="wrong")
+        parser.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     def handle(
-        self, *args: object, campaign: str, out: Path, timeouts: str, **options: object
-    ) -> None:
+        self, *args: object, campaign: str, out: Path, timeouts: str, force: bool,
+        **options: object,
+    ) -> None:  # fmt: skip
         found = Campaign.objects.filter(slug=campaign).first()
         if found is None:
             raise CommandError(f"no campaign {campaign!r}")
@@ -28,8 +30,11 @@ class Command(BaseCommand):
             return
         if not out.parent.is_dir():
             raise CommandError(f"{out.parent}: no such directory")
+        if out.exists() and not force:
+            raise CommandError(f"{out} exists: choose another file, or --force to overwrite it")
         rows = -1  # the header
-        with out.open("w", encoding="utf-8", newline="") as file:
+        # "x": created here, never an existing file swapped in since the check above
+        with out.open("w" if force else "x", encoding="utf-8", newline="") as file:
             for line in lines:
                 file.write(line)
                 rows += 1
