@@ -8,13 +8,20 @@ numeric Retry-After up to a cap), and is never retried on a refusal that concern
 The API key comes from an environment variable and is kept out of every repr and reason."""
 
 import asyncio
+import base64
+import ipaddress
 import math
 import os
 import random
+import re
+import socket
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
+from django.conf import settings
 
 from legibility.models import ApiStyle
 
@@ -30,8 +37,49 @@ REFUSAL_EXCERPT_CHARS = 200
 PROMPT_REFUSALS = {400, 413, 422}
 
 
+# Variable names that may hold a model server's key; others must be listed in the settings
+KEY_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*_(API_KEY|TOKEN)")
+# The app's own secrets: never sent anywhere, whatever the settings list
+NEVER_SENT = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+
+
 class MissingApiKey(Exception):
     """The environment variable that should hold the key is not set."""
+
+
+def api_key_variable_problem(variable: str) -> str:
+    """Why the environment variable ``variable`` may not be sent as a key; "" when it may."""
+    if not variable:
+        return ""
+    allowed = KEY_VARIABLE.fullmatch(variable) or variable in settings.MODEL_API_KEY_VARIABLES
+    if variable in NEVER_SENT or not allowed:
+        return (
+            f"{variable} may not hold an API key: name a variable ending in _API_KEY or _TOKEN, "
+            "or list it in MODEL_API_KEY_VARIABLES"
+        )
+    return ""
+
+
+def endpoint_address_problem(url: str) -> str:
+    """Why a model server at ``url`` may not be asked; "" when it may. Loopback and link-local
+    addresses (this machine, a cloud's metadata service) need ALLOW_LOCAL_MODEL_ENDPOINTS."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return f"{url!r} is not an http(s) URL, e.g. http://gpu-box:8000/v1"
+    if settings.ALLOW_LOCAL_MODEL_ENDPOINTS:
+        return ""
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return ""  # unknown today: the request will say so, and this check runs again then
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+            return (
+                f"{parts.hostname} is a loopback or link-local address ({ip}); set "
+                "ALLOW_LOCAL_MODEL_ENDPOINTS=1 to allow model servers on this machine"
+            )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -50,8 +98,27 @@ class ModelEndpoint:
     api_key: str = field(default="", repr=False)
 
     def redact(self, text: str) -> str:
-        """The text with the key taken out: a server may echo our headers back."""
-        return text.replace(self.api_key, "[key]") if self.api_key else text
+        """The text with the key taken out, as it is or encoded: a server may echo our headers
+        back, in base64 or URL-encoded."""
+        for form in self._key_forms:
+            text = text.replace(form, "[key]")
+        return text
+
+    @cached_property
+    def _key_forms(self) -> list[str]:
+        if not self.api_key:
+            return []
+        secret = self.api_key.encode()
+        forms = {self.api_key, quote(self.api_key, safe="")}
+        # base64 of anything that holds the key, at each of the three byte alignments: the
+        # characters that depend on the key's bytes alone
+        for shift in range(3):
+            encoded = base64.b64encode(b"\0" * shift + secret + b"\0\0").decode()
+            first = -(-8 * shift // 6)
+            last = (8 * (shift + len(secret)) - 6) // 6
+            if last - first >= 7:
+                forms.add(encoded[first : last + 1])
+        return sorted(forms, key=len, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -80,9 +147,12 @@ class _Miss:
 
 
 def api_key_from_env(variable: str) -> str:
-    """The key held by the environment variable ``variable``; "" when none is named."""
+    """The key held by the environment variable ``variable``; "" when none is named. Raises
+    MissingApiKey when it is unset or may not hold a key."""
     if not variable:
         return ""
+    if api_key_variable_problem(variable):
+        raise MissingApiKey(variable)
     key = os.environ.get(variable, "")
     if not key:
         raise MissingApiKey(variable)

@@ -145,6 +145,21 @@ class SampleSource(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Where the source points must be allowed (checked again at every poll)."""
+        from django.core.exceptions import ValidationError
+
+        # imported here: the checks use the model client, which uses this module
+        from legibility.ingest.source_checks import directory_problem, endpoint_problem
+
+        if self.kind == self.Kind.WATCHED_DIRECTORY and (problem := directory_problem(self.path)):
+            raise ValidationError({"path": problem})
+        if self.kind == self.Kind.OPENAI_ENDPOINT and (
+            problem := endpoint_problem(base_url=self.base_url, api_key_env=self.api_key_env)
+        ):
+            field = "api_key_env" if "API key" in problem else "base_url"
+            raise ValidationError({field: problem})
+
 
 class IngestRun(models.Model):
     """One fetch: a poll of a source, a file given to ``ingest_samples``, or a REST push."""

@@ -18,11 +18,22 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, *, default: bool) -> bool:
+    """A switch from the environment. A value that is neither true nor false stops start-up:
+    a typo must not quietly turn a safety switch off."""
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is neither true nor false: use one of 1/0, true/false, yes/no, on/off"
+    )
 
 
 def env_list(name: str, *, default: list[str]) -> list[str]:
@@ -136,7 +147,10 @@ STORAGES = {
 
 # Behind TLS in production; the local docker-compose stack sets HTTPS_ONLY=0 to serve plain http.
 HTTPS_ONLY = env_bool("HTTPS_ONLY", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only when a proxy that sets it (and strips a client's) stands
+# in front: without one, any client could claim HTTPS.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = HTTPS_ONLY
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
@@ -172,6 +186,16 @@ SPECTACULAR_SETTINGS = {
 # push reads its body as a stream, so this limit is its own: every other request keeps
 # Django's (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB).
 INGEST_PUSH_MAX_BYTES = 64 * 1024 * 1024
+
+# Where sample sources may point. Watched directories must lie under WATCHED_DIRECTORY_ROOT
+# (docker-compose mounts ./var/watched there); model endpoints on loopback or link-local
+# addresses (the machine itself, a cloud's metadata service) are refused unless allowed.
+WATCHED_DIRECTORY_ROOT = Path(os.environ.get("WATCHED_DIRECTORY_ROOT") or BASE_DIR / "var")
+ALLOW_LOCAL_MODEL_ENDPOINTS = env_bool("ALLOW_LOCAL_MODEL_ENDPOINTS", default=False)
+# An API key is read from an environment variable a source or judge names: only names ending
+# in _API_KEY or _TOKEN, or listed here (comma-separated), so that a source cannot be made to
+# send, say, DATABASE_URL to a model server.
+MODEL_API_KEY_VARIABLES = env_list("MODEL_API_KEY_VARIABLES", default=[])
 
 # Celery. No REDIS_URL: tasks run eagerly in the calling process, so the demo needs no broker.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,14 @@ def _tasks_run_in_process() -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _sources_may_point_at_this_machine(settings) -> None:
+    """Tests serve models and watched directories from this machine (127.0.0.1, the temporary
+    folder); the tests of those guards switch them back on."""
+    settings.ALLOW_LOCAL_MODEL_ENDPOINTS = True
+    settings.WATCHED_DIRECTORY_ROOT = Path(tempfile.gettempdir())
 
 
 def require_postgres() -> None:
@@ -84,6 +93,8 @@ class CeleryProcesses:
             "DATABASE_URL": database_url(),
             "REDIS_URL": self.redis_url,
             "DJANGO_SETTINGS_MODULE": "legibility.settings",
+            "ALLOW_LOCAL_MODEL_ENDPOINTS": "1",
+            "WATCHED_DIRECTORY_ROOT": tempfile.gettempdir(),
         }
 
     def _start(self, name: str, arguments: list[str]) -> subprocess.Popen[bytes]:

@@ -53,4 +53,9 @@ def test_compose_django_services_share_one_block():
     for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"):
         assert key in environments[0], key
     assert environments[0]["DATABASE_URL"].startswith("postgres://")
+    # no fixed key with DEBUG off: compose refuses to start without one
+    assert environments[0]["DEBUG"] == "0"
+    assert environments[0]["SECRET_KEY"].startswith("${SECRET_KEY:?")
+    assert environments[0]["WATCHED_DIRECTORY_ROOT"] == "/watched"
+    assert "./var/watched:/watched" in services["worker"]["volumes"]
     assert environments[0]["REDIS_URL"].startswith("redis://redis:")

@@ -26,6 +26,7 @@ def run_django(code_or_args: list[str], **env: str) -> subprocess.CompletedProce
             "DEBUG",
             "ALLOWED_HOSTS",
             "HTTPS_ONLY",
+            "BEHIND_PROXY",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }
@@ -77,3 +78,24 @@ def test_deploy_check_is_clean_with_debug_off():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_switch_set_to_neither_true_nor_false_stops_start_up_with_a_message():
+    result = run_django(["manage.py", "check"], DEBUG="flase")
+    assert result.returncode != 0
+    assert "DEBUG='flase' is neither true nor false" in result.stderr
+    for value in ("off", "NO", "0", "false"):
+        assert run_django(["-c", PRINT_SETTINGS], DEBUG=value, SECRET_KEY=STRONG_KEY,
+                          ALLOWED_HOSTS="x").returncode == 0, value  # fmt: skip
+
+
+PRINT_PROXY = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.SECURE_PROXY_SSL_HEADER)"
+)
+
+
+def test_the_https_proxy_header_is_believed_only_behind_a_proxy():
+    assert run_django(["-c", PRINT_PROXY]).stdout.strip() == "None"
+    behind = run_django(["-c", PRINT_PROXY], BEHIND_PROXY="1")
+    assert behind.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from legibility.ingest.errors import SourceUnavailable
 from legibility.ingest.records import Batch, Entry, RecordError, record_entry
+from legibility.ingest.source_checks import endpoint_problem
 from legibility.model_client import (
     Completion,
     Failure,
@@ -84,6 +85,9 @@ def _endpoint_for(source: SampleSource) -> ModelEndpoint:
         raise SourceUnavailable(
             f"source {source.name} needs an http(s) base URL, e.g. http://gpu-box:8000/v1"
         )
+    problem = endpoint_problem(base_url=url, api_key_env=source.api_key_env)
+    if problem:
+        raise SourceUnavailable(f"source {source.name}: {problem}")
     try:
         api_key = api_key_from_env(source.api_key_env)
     except MissingApiKey:

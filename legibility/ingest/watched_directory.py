@@ -13,6 +13,7 @@ from pathlib import Path
 from legibility.ingest.errors import SourceUnavailable
 from legibility.ingest.jsonl import line_batches
 from legibility.ingest.records import BATCH_SIZE, Batch, FilePosition
+from legibility.ingest.source_checks import directory_problem
 from legibility.models import SampleSource, WatchedFile
 
 # The first line identifies a file: a file replaced under the same name is read from the start.
@@ -23,6 +24,9 @@ def watched_directory_batches(
     source: SampleSource, *, batch_size: int = BATCH_SIZE
 ) -> Iterator[Batch]:
     """What is new in the directory's files, as batches; the first one says the total bytes."""
+    problem = directory_problem(source.path)
+    if problem:
+        raise SourceUnavailable(f"source {source.name}: {problem}")
     directory = Path(source.path)
     if not directory.is_dir():
         raise SourceUnavailable(f"directory {directory} does not exist or is not a directory")
