@@ -25,7 +25,8 @@ def recipe(target: str) -> list[list[str]]:
 
 def test_the_demo_set_up_gives_curves_of_the_papers_shape(tmp_path):
     database = tmp_path / "demo.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": ""}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "REDIS_URL": "",
+           "WATCHED_DIRECTORY_ROOT": str(tmp_path)}  # fmt: skip
     commands = recipe("demo-data")
     assert [c[0] for c in commands] == [
         "migrate",

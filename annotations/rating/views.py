@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotations.models import Assignment, Judgment, Rater
@@ -150,10 +150,17 @@ def _milliseconds(value: str | None) -> int | None:
     return number if 0 <= number <= 24 * 3600 * 1000 else None
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
+@never_cache
 def login_link(request: HtmxHttpRequest, token: str) -> HttpResponse:
+    """GET asks whether to sign in (and says who is signed in now); POST signs in, once."""
     user = user_from_token(token)
     if user is None:
         return render(request, "annotations/link_invalid.html", status=403)
+    if request.method == "GET":
+        current = request.user if request.user.is_authenticated else None
+        if current is not None and current.pk == user.pk:
+            return redirect("rate")
+        return render(request, "annotations/link_confirm.html", {"current": current})
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[arg-type]
     return redirect("rate")

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 from django.utils import timezone
 
 from annotations.campaigns import campaigns_take_in_new_checkpoints
@@ -94,7 +95,7 @@ def test_create_raters_writes_logins_that_work(tmp_path):
     assert [list(row) for row in rows] == [["username", "password", "login_url"]] * 3
     assert Rater.objects.filter(campaign__slug="pilot").count() == 3
     for row in rows:
-        user = authenticate(username=row["username"], password=row["password"])
+        user = authenticate(HttpRequest(), username=row["username"], password=row["password"])
         assert user is not None and not user.is_staff
         token = row["login_url"].rstrip("/").rsplit("/", 1)[1]
         assert row["login_url"].startswith("http://127.0.0.1:8000/rate/login/")

@@ -5,7 +5,7 @@ from playwright.sync_api import Page, expect
 
 from annotations.campaigns import campaign_create, raters_create
 from annotations.models import Campaign, Judgment
-from annotations.rating.login_links import login_token
+from annotations.rating.login_links import login_path
 from legibility.models import Sample
 from tests.annotations.conftest import build_samples
 
@@ -117,7 +117,8 @@ def test_judging_still_works_when_htmx_fails_to_load(live_server, page):
 
 def test_the_login_link_signs_the_rater_in(live_server, page):
     login = raters_create(campaign=campaign(), count=1)[0]
-    page.goto(f"{live_server.url}/rate/login/{login_token(login.rater.user)}/")
+    page.goto(live_server.url + login_path(login.rater.user))
+    page.click("[data-testid=sign-in]")
     expect(page.locator("[data-testid=consent]")).to_be_visible()
     page.goto(f"{live_server.url}/rate/login/forged-token/")
     expect(page.locator("h1")).to_have_text("This login link is not valid")

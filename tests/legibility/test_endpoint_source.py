@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from legibility import model_client
-from legibility.ingest import endpoint, service
+from legibility.ingest import endpoint, storage
 from legibility.ingest.endpoint import endpoint_batches
 from legibility.ingest.errors import SourceUnavailable
 from legibility.ingest.polling import source_poll
-from legibility.ingest.service import IngestResult, samples_ingest
+from legibility.ingest.service import samples_ingest
+from legibility.ingest.storage import IngestResult
 from legibility.models import ApiStyle, IngestRun, Problem, Sample, SampleSource
 from tests.factories import CheckpointFactory, ProblemFactory
 from tests.fake_openai import FakeOpenAI, Fault, fake_openai_server
@@ -327,21 +328,21 @@ def test_resumes_without_generating_a_problem_twice(fake_openai, monkeypatch):
 
     stores = itertools.count(1)
 
-    store = service.samples_store
+    store = storage.samples_store
 
     def killed_before_the_second_store(**kwargs: Any) -> IngestResult:
         if next(stores) == 2:
             raise WorkerKilled
         return store(**kwargs)
 
-    monkeypatch.setattr(service, "samples_store", killed_before_the_second_store)
+    monkeypatch.setattr(storage, "samples_store", killed_before_the_second_store)
     with pytest.raises(WorkerKilled):
         generate(source)
     stored_by_killed_poll = {
         prompt_of(sample) for sample in Sample.objects.select_related("problem")
     }
     assert len(stored_by_killed_poll) == 4
-    monkeypatch.setattr(service, "samples_store", store)
+    monkeypatch.setattr(storage, "samples_store", store)
 
     fake_openai.requests.clear()
     _, resumed = generate(source)

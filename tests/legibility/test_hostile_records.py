@@ -144,17 +144,17 @@ def test_a_record_the_database_refuses_is_rejected_alone(monkeypatch):
     batch is stored again record by record, and only the culprit is rejected."""
     from django.db import DataError
 
-    from legibility.ingest import service
+    from legibility.ingest import service, storage
     from legibility.ingest.records import batches_of
 
-    insert = service._insert_new
+    insert = storage._insert_new
 
     def refuse_poison(samples):
         if any("POISON" in sample.text for sample in samples):
             raise DataError("value out of range for type integer")
         return insert(samples)
 
-    monkeypatch.setattr(service, "_insert_new", refuse_poison)
+    monkeypatch.setattr(storage, "_insert_new", refuse_poison)
     records = [*GOOD[:3], sample_record(77, solution="POISON\n#### 79"), *GOOD[3:]]
     entries = [record_entry(n + 1, record) for n, record in enumerate(records)]
     run, result = service.samples_ingest(via="command", batches=batches_of(entries))

@@ -97,12 +97,12 @@ def test_push_stores_samples_while_the_broker_is_down(pipeline):
 
 
 def test_a_push_whose_storage_raises_ends_with_its_run_marked_failed(pipeline, monkeypatch):
-    from legibility.ingest import service
+    from legibility.ingest import storage
 
     def broken_store(**kwargs):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(service, "samples_store", broken_store)
+    monkeypatch.setattr(storage, "samples_store", broken_store)
     pipeline.raise_request_exception = False
 
     response = pipeline.post(URL, {"records": [sample_record(1)]}, format="json")

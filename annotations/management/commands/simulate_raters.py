@@ -228,7 +228,7 @@ def _judge(
         try:
             if not logged_in:
                 if plan.login_links:
-                    _get(client, login_path(login.rater.user))
+                    _follow_login_link(client, login_path(login.rater.user))
                 else:
                     _log_in(client, login.username, login.password)
                 logged_in = True
@@ -288,6 +288,12 @@ def _answer(
                    ms=round((time.monotonic() - sent) * 1000))  # fmt: skip
     response.raise_for_status()
     return response.text
+
+
+def _follow_login_link(client: httpx.Client, path: str) -> None:
+    """Open the link, then confirm on the page it shows, as a person would."""
+    token = dict(_FIELD.findall(_get(client, path)))["csrfmiddlewaretoken"]
+    _post(client, path, {}, token)
 
 
 def _log_in(client: httpx.Client, username: str, password: str) -> None:

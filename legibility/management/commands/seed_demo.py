@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from legibility.demo.problems import demo_problems
 from legibility.demo.prover import GAME_RUN, demo_checkpoints, write_solution
 from legibility.ingest.polling import source_poll
-from legibility.models import SampleSource
+from legibility.ingest.source_checks import directory_problem
+from legibility.models import IngestRun, SampleSource
 
 SOURCE_NAME = "demo-prover"
 
@@ -34,6 +35,9 @@ class Command(BaseCommand):
     ) -> None:  # fmt: skip
         if problems < 1 or samples_per_role < 1:
             raise CommandError("--problems and --samples-per-role must be at least 1")
+        problem = directory_problem(str(directory))
+        if problem:
+            raise CommandError(problem)
         directory.mkdir(parents=True, exist_ok=True)
         rng = random.Random(seed)
         written = 0
@@ -62,6 +66,8 @@ class Command(BaseCommand):
         run = source_poll(source_id=source.pk)
         if run is None:
             raise CommandError("the demo source is being polled elsewhere; try again")
+        if run.status != IngestRun.Status.SUCCEEDED:
+            raise CommandError(f"the demo's samples could not be ingested: {run.message}")
         self.stdout.write(
             f"{written} samples written to {directory}; ingested: {run.created} created, "
             f"{run.duplicates} duplicate, {run.rejected} rejected"
