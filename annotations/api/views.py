@@ -2,11 +2,12 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -67,7 +68,7 @@ def _switches(request: Request) -> Switches:
     try:
         return Switches.from_query(request.query_params)
     except ValueError as error:
-        raise Http404(str(error)) from None
+        raise ParseError(str(error)) from None
 
 
 def _finite(value: Any) -> Any:

@@ -5,7 +5,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -42,7 +42,7 @@ def switches_of(request: HttpRequest) -> Switches:
     try:
         return Switches.from_query(request.GET)
     except ValueError as error:
-        raise Http404(str(error)) from None
+        raise BadRequest(str(error)) from None
 
 
 @staff_required

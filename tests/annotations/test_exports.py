@@ -278,3 +278,10 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped(client, make_rate
     assert frame["checkpoint"][0] == """'=HYPERLINK("http://evil.example","x")"""
     assert frame["problem_id"][0].startswith("'@SUM")
     assert frame["round"][0] == 3  # numbers stay numbers
+
+
+def test_an_unknown_switch_is_a_bad_request_not_a_missing_page(client, judged):
+    client = staff_client(client)
+    for url in (reverse("dashboard:campaign", args=[judged.slug]),
+                reverse("api-curves", args=[judged.slug])):  # fmt: skip
+        assert client.get(url, {"timeouts": "sometimes"}).status_code == 400, url

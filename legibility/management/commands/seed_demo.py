@@ -35,9 +35,9 @@ class Command(BaseCommand):
     ) -> None:  # fmt: skip
         if problems < 1 or samples_per_role < 1:
             raise CommandError("--problems and --samples-per-role must be at least 1")
-        problem = directory_problem(str(directory))
-        if problem:
-            raise CommandError(problem)
+        refusal = directory_problem(str(directory))
+        if refusal:
+            raise CommandError(refusal)
         directory.mkdir(parents=True, exist_ok=True)
         rng = random.Random(seed)
         written = 0
