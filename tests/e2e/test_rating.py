@@ -156,3 +156,33 @@ def test_time_with_the_tab_hidden_is_recorded_apart(live_server, page):
     judged = main_judgments()[0]
     assert abs(judged.hidden_ms - 800) <= 150, judged.hidden_ms
     assert judged.client_ms >= 1400 - 150  # the whole time on the item, hidden part included
+
+
+def test_no_page_breaks_the_content_security_policy(live_server, page):
+    """Rater pages and the dashboard run under the CSP with nothing blocked: no inline script
+    or style anywhere, htmx's swaps included."""
+    from tests.factories import StaffFactory
+
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
+    login = raters_create(campaign=campaign(practice_items=1), count=1)[0]
+    log_in(page, live_server.url, login.username, login.password)
+    page.click("[data-testid=consent]")
+    page.click("[data-verdict=correct]")
+    page.click("[data-testid=next]")
+    page.wait_for_selector("#stage[data-ready]")
+    page.click("[data-verdict=incorrect]")
+    expect(page.locator("[data-testid=position]")).to_have_text("Question 2 of 20")
+
+    StaffFactory(username="researcher")
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "researcher")
+    page.fill("#id_password", "a-long-test-password")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/dashboard/browser/")
+    page.wait_for_selector("[data-testid=progress-total]")
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector("text=/api/v1/campaigns/", timeout=10_000)
+    assert blocked == []
