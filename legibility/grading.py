@@ -1,6 +1,9 @@
 """Read the final answer of a math-word-problem solution and grade it against the ground truth.
 
 Pure functions with no Django dependency, so that grading can be tested and reused anywhere.
+Plain numbers are compared here, exactly (the fast path: GSM8K and most word problems);
+answers that are formulas (MATH's LaTeX) are compared by the check the caller passes in
+(legibility.formulas: Math-Verify, bounded in time).
 
 The protocol marks an answer that cannot be read as UNPARSEABLE rather than guessing: once an
 explicit answer marker is found ('####', 'A:', '\\boxed{}', 'the answer is'), its text is the
@@ -19,9 +22,12 @@ from functools import lru_cache
 
 __all__ = [
     "AnswerStatus",
+    "FormulaCheck",
     "Grade",
     "extract_final_answer",
     "grade",
+    "is_formula",
+    "last_boxed",
     "normalize_number",
     "parse_ground_truth",
 ]
@@ -31,6 +37,11 @@ class AnswerStatus(StrEnum):
     CORRECT = "correct"
     INCORRECT = "incorrect"
     UNPARSEABLE = "unparseable"
+    TIMED_OUT = "timed_out"  # comparing formulas took longer than allowed: no verdict
+
+
+# (answer, ground truth) -> CORRECT, INCORRECT, UNPARSEABLE or TIMED_OUT, for formulas
+FormulaCheck = Callable[[str, str], AnswerStatus]
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,9 @@ _CALCULATOR_ANNOTATION = re.compile(r"<<[^<>]*(?:>>|\Z)")
 # not model-written). A truncated solution can stop inside one, hence "\Z".
 _FENCED_BLOCK = re.compile(r"```(?P<lang>[^\n`]*)\n(?P<body>.*?)(?:```|\Z)", re.DOTALL)
 
-_HASH_ANSWER = re.compile(r"####[ \t]*(?P<answer>\S[^\n]*)")
+# GSM8K's "#### 18". A line such as "#### Part 3: ..." is a Markdown heading, not an answer: an
+# answer does not start with a letter.
+_HASH_ANSWER = re.compile(r"####[ \t]*(?P<answer>[^\sA-Za-z#][^\n]*)")
 _A_ANSWER = re.compile(r"^[ \t]*A:[ \t]*(?P<answer>\S[^\n]*)", re.MULTILINE)
 # The answer runs to the end of its sentence: a period not followed by a digit (so "18." and
 # "$1,234.50." both end at the last period) or the end of the line.
@@ -115,6 +128,7 @@ _LATEX_REPLACEMENTS: tuple[tuple[str, str], ...] = (
 )
 # Any LaTeX command left after clean-up (\sqrt, \pi, ...) means the answer is not a plain number.
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_LATEX_SYNTAX = re.compile(r"\\[A-Za-z]+|[\^_{}]")
 
 _OPERATORS = "-+*/^\u00d7\u00f7\u00b7"  # ASCII ones, then times, divide, middle dot
 # An operator right before the number makes it an operand ("x+1", "2*3").
@@ -139,7 +153,7 @@ def extract_final_answer(solution: str) -> str | None:
     markers: tuple[Callable[[str], str | None], ...] = (
         _last_hash_answer,
         _last_a_answer,
-        _last_boxed,
+        last_boxed,
         _last_answer_is,
     )
     for finder in markers:
@@ -174,28 +188,57 @@ def normalize_number(text: str) -> Fraction | None:
 
 
 def parse_ground_truth(answer: str) -> str:
-    """Return the final answer of a GSM8K answer field: the text after its last '####'."""
-    final = answer.rsplit("####", 1)[-1]
-    return final.strip().replace(",", "")
+    """Return the final answer of an answer field: the text after its last '####' (GSM8K), or
+    the whole field (MATH's LaTeX). Thousands separators are dropped from numbers only: in a
+    formula a comma separates ("(1, 2)")."""
+    final = answer.rsplit("####", 1)[-1].strip()
+    # "1,450,000" is a number; "4,6,14,15" is a list
+    return final.replace(",", "") if normalize_number(final) is not None else final
 
 
-def grade(solution: str, ground_truth: str) -> Grade:
-    """Grade a solution against a ground truth (a GSM8K answer field or a bare number).
+# What a ground truth that is not a number must look like to be a formula: some mathematics
+# (a digit, a LaTeX command, an operator or bracket), or symbols of one or two letters ("i",
+# "A", "pi", MATH's choices "B, C"). A word such as "seven" is neither.
+_MATHEMATICAL = re.compile(r"[\\\d^_{}()\[\]=+\-*/<>|]")
+_SYMBOL = re.compile(r"[A-Za-z]{1,2}(?:\s*,\s*[A-Za-z]{1,2})*")
 
-    The two numbers are compared exactly as fractions, so 18, 18.0 and 18.00 are equal.
-    Raises ValueError when the ground truth itself is not a number.
+
+def is_formula(text: str) -> bool:
+    """Whether a ground truth that is not a plain number reads as mathematics."""
+    text = text.strip()
+    return bool(text) and bool(_MATHEMATICAL.search(text) or _SYMBOL.fullmatch(text))
+
+
+def grade(solution: str, ground_truth: str, *, formulas: FormulaCheck | None = None) -> Grade:
+    """Grade a solution against a ground truth (an answer field, a number or a formula).
+
+    Two numbers are compared exactly as fractions, so 18, 18.0 and 18.00 are equal. When either
+    side is a formula (a LaTeX command left once the number's dressing is stripped), ``formulas``
+    decides; without one, such an answer is UNPARSEABLE. Against a numeric ground truth, an
+    answer without LaTeX that is no single number stays UNPARSEABLE ("3 hours and 20 minutes").
+    Raises ValueError when the ground truth is neither a number nor a formula.
     """
-    truth = normalize_number(parse_ground_truth(ground_truth))
-    if truth is None:
+    truth_text = parse_ground_truth(ground_truth)
+    truth = normalize_number(truth_text)
+    if truth is None and not is_formula(truth_text):
         raise ValueError(f"ground truth {ground_truth!r} is not a number")
     extracted = extract_final_answer(solution)
     if extracted is None:
         return Grade(AnswerStatus.UNPARSEABLE, "", None)
     value = normalize_number(extracted)
-    if value is None:
+    if truth is not None and value is not None:
+        status = AnswerStatus.CORRECT if value == truth else AnswerStatus.INCORRECT
+        return Grade(status, extracted, _canonical(value))
+    if formulas is None or (truth is not None and not _is_latex(extracted)):
         return Grade(AnswerStatus.UNPARSEABLE, extracted, None)
-    status = AnswerStatus.CORRECT if value == truth else AnswerStatus.INCORRECT
-    return Grade(status, extracted, _canonical(value))
+    status = formulas(extracted, truth_text)
+    return Grade(status, extracted, _canonical(value) if value is not None else None)
+
+
+def _is_latex(answer: str) -> bool:
+    """Whether an answer holds LaTeX mathematics beyond a number's dressing: a command (\\sqrt,
+    \\pi), a power or an index ("2^{110}", "x_1")."""
+    return bool(_LATEX_SYNTAX.search(_strip_latex(answer)))
 
 
 def _split_code_blocks(text: str) -> tuple[str, list[str]]:
@@ -230,7 +273,7 @@ def _tidy(answer: str) -> str:
     return answer.strip().rstrip(".").rstrip()
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
     """Return the content of the last non-empty, brace-balanced \\boxed{...}."""
     contents = (_braced_content(text, opening.end()) for opening in _BOXED_OPEN.finditer(text))
     answers = [content.strip() for content in contents if content and content.strip()]

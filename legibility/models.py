@@ -5,6 +5,8 @@ from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
+from legibility.grading import AnswerStatus
+
 DEFAULT_HELPFUL_PROMPT = (
     "Solve the following grade-school math problem. Reason step by step, writing each step on "
     "its own line so that a reader can check it quickly. End with a final line of the form "
@@ -52,11 +54,14 @@ class Checkpoint(models.Model):
 
 
 class Problem(models.Model):
-    """A task with a known ground-truth answer (GSM8K: the text after ``####``)."""
+    """A task with a known ground-truth answer: a number (GSM8K: the text after ``####``) or a
+    formula (MATH: LaTeX), with MATH's difficulty level and subject where known."""
 
     external_id = models.CharField(max_length=200, unique=True)
     question = models.TextField()
     answer = models.CharField(max_length=200)
+    level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="MATH: 1 to 5.")
+    subject = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -239,8 +244,14 @@ class Sample(models.Model):
     text = models.TextField()
     extracted_answer = models.CharField(max_length=200, blank=True)
     is_correct = models.BooleanField(
-        null=True, help_text="Empty when the final answer could not be read (unparseable)."
+        null=True,
+        help_text="Empty when the final answer could not be read, or comparing it timed out.",
     )
+    grade_status = models.CharField(
+        max_length=12, choices=[(status.value, status.value) for status in AnswerStatus],
+        default=AnswerStatus.UNPARSEABLE.value,
+        help_text="How grading ended: correct, incorrect, unparseable or timed out.",
+    )  # fmt: skip
     verifier_score = models.FloatField(null=True, blank=True)
     sample_index = models.PositiveIntegerField(default=0)
     content_hash = models.CharField(max_length=64)

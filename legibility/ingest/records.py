@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from legibility.grading import normalize_number, parse_ground_truth
+from legibility.grading import is_formula, normalize_number, parse_ground_truth
 from legibility.models import Role
 
 BATCH_SIZE = 2000  # entries stored per transaction
 # Limits checked before the database sees a record: text sizes in characters, meta in bytes of
 # JSON, integers within PostgreSQL's column types, nesting within what anyone needs
-MAX_CHARS = {"question": 20_000, "solution": 100_000, "problem_id": 200, "checkpoint": 100}
+MAX_CHARS = {
+    "question": 20_000, "solution": 100_000, "problem_id": 200, "checkpoint": 100, "subject": 100,
+}  # fmt: skip
+MAX_LEVEL = 100
 MAX_ANSWER_CHARS = 200
 MAX_META_BYTES = 64 * 1024
 MAX_DEPTH = 32
@@ -51,6 +54,8 @@ class SampleRecord:
     verifier_score: float | None = None
     sample_index: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    level: int | None = None  # the problem's, when the record creates it (MATH: 1 to 5)
+    subject: str = ""
 
 
 # A record as handed in: its position (a file's line number from 1, or a REST batch's index from
@@ -151,6 +156,8 @@ def record_from_value(value: object) -> SampleRecord:
         verifier_score=_score(value.get("verifier_score")),
         sample_index=_count(value, "sample_index", MAX_INT) or 0,
         meta=_meta(value.get("meta")),
+        level=_count(value, "level", MAX_LEVEL),
+        subject=_text(value, "subject", required=False),
     )
 
 
@@ -247,5 +254,9 @@ def _ground_truth(answer: object) -> str | None:
     if len(final) > MAX_ANSWER_CHARS:
         raise RecordError(f"answer is longer than {MAX_ANSWER_CHARS} characters")
     if normalize_number(final) is None:
-        raise RecordError(f"answer {_shown(final)} is not a number")
+        # GSM8K's '#### n' promises a number; otherwise a formula will do (MATH's LaTeX)
+        if "####" in answer:
+            raise RecordError(f"answer {_shown(final)} is not a number")
+        if not is_formula(final):
+            raise RecordError(f"answer {_shown(final)} is not a number or a formula")
     return final

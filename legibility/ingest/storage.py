@@ -11,6 +11,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.utils import timezone
 
+from legibility.formulas import formulas_compare
 from legibility.grading import AnswerStatus, grade, normalize_number
 from legibility.ingest.records import Entry, RecordError, SampleRecord
 from legibility.models import Checkpoint, IngestRun, Problem, Sample, SampleSource, TrainingRun
@@ -90,7 +91,11 @@ def _problems_for(records: list[tuple[int, SampleRecord]]) -> dict[str, _KnownPr
     known = _known_problems(ids)
     new = {
         record.problem_id: Problem(
-            external_id=record.problem_id, question=record.question, answer=record.answer
+            external_id=record.problem_id,
+            question=record.question,
+            answer=record.answer,
+            level=record.level,
+            subject=record.subject,
         )
         for _, record in records
         if record.problem_id not in known and record.question and record.answer
@@ -146,6 +151,7 @@ class _NewSample(NamedTuple):
     source_id: int | None
     ingest_run_id: int
     meta: dict[str, object]
+    grade_status: str
 
 
 def _new_samples(
@@ -159,52 +165,62 @@ def _new_samples(
     samples: dict[tuple[int, str], _NewSample] = {}
     for position, record in records:
         problem = problems.get(record.problem_id)
-        if problem is None:
-            _reject(
-                result,
-                position,
-                f"problem {record.problem_id!r} is unknown and the record has no question "
-                "and answer",
-            )
-            continue
-        if record.answer is not None and normalize_number(record.answer) != normalize_number(
-            problem.answer
-        ):
-            _reject(
-                result,
-                position,
-                f"answer {record.answer!r} disagrees with the known answer {problem.answer!r} "
-                f"of problem {record.problem_id!r}",
-            )
-            continue
         checkpoint = checkpoints[(record.run, record.checkpoint)]
-        mismatch = _placement_mismatch(checkpoint, record)
-        if mismatch:
-            _reject(result, position, mismatch)
+        refusal = _refusal(record, problem, checkpoint)
+        if refusal or problem is None:
+            _reject(result, position, refusal)
             continue
-        graded = grade(record.solution, problem.answer)
-        sample = _NewSample(
-            checkpoint_id=checkpoint.pk,
-            problem_id=problem.pk,
-            role=record.role,
-            text=record.solution,
-            extracted_answer=graded.extracted[:200],
-            is_correct=None
-            if graded.status == AnswerStatus.UNPARSEABLE
-            else graded.status == AnswerStatus.CORRECT,
-            verifier_score=record.verifier_score,
-            sample_index=record.sample_index,
-            content_hash=content_hash(record),
-            source_id=source.pk if source else None,
-            ingest_run_id=ingest_run.pk,
-            meta=record.meta,
-        )
+        sample = _sample_of(record, problem, checkpoint, ingest_run.pk, source)
         key = (checkpoint.pk, sample.content_hash)
         if key in samples:
             result.duplicates += 1
         else:
             samples[key] = sample
     return list(samples.values())
+
+
+def _refusal(record: SampleRecord, problem: _KnownProblem | None, checkpoint: Checkpoint) -> str:
+    """Why a record cannot be stored against what is known; "" when it can."""
+    if problem is None:
+        return f"problem {record.problem_id!r} is unknown and the record has no question and answer"
+    if record.answer is not None and not _same_answer(record.answer, problem.answer):
+        return (
+            f"answer {record.answer!r} disagrees with the known answer {problem.answer!r} "
+            f"of problem {record.problem_id!r}"
+        )
+    return _placement_mismatch(checkpoint, record)
+
+
+def _same_answer(given: str, known: str) -> bool:
+    number = normalize_number(given)
+    if number is not None or normalize_number(known) is not None:
+        return number == normalize_number(known)
+    return " ".join(given.split()) == " ".join(known.split())
+
+
+def _sample_of(
+    record: SampleRecord,
+    problem: _KnownProblem,
+    checkpoint: Checkpoint,
+    ingest_run_id: int,
+    source: SampleSource | None,
+) -> _NewSample:
+    graded = grade(record.solution, problem.answer, formulas=formulas_compare)
+    return _NewSample(
+        checkpoint_id=checkpoint.pk,
+        problem_id=problem.pk,
+        role=record.role,
+        text=record.solution,
+        extracted_answer=graded.extracted[:200],
+        is_correct={AnswerStatus.CORRECT: True, AnswerStatus.INCORRECT: False}.get(graded.status),
+        verifier_score=record.verifier_score,
+        sample_index=record.sample_index,
+        content_hash=content_hash(record),
+        source_id=source.pk if source else None,
+        ingest_run_id=ingest_run_id,
+        meta=record.meta,
+        grade_status=graded.status.value,
+    )
 
 
 def _placement_mismatch(checkpoint: Checkpoint, record: SampleRecord) -> str:
@@ -226,6 +242,7 @@ def _placement_mismatch(checkpoint: Checkpoint, record: SampleRecord) -> str:
 
 # Columns written at ingest, in COPY order.
 _COPY_COLUMNS = (*_NewSample._fields, "created_at")
+_META = _NewSample._fields.index("meta")  # written as JSON text
 
 
 def _insert_new(samples: list[_NewSample]) -> int:
@@ -251,7 +268,9 @@ def _insert_new(samples: list[_NewSample]) -> int:
         )
         with cursor.copy(f"COPY legibility_sample_stage ({columns}) FROM STDIN") as copy:
             for sample in samples:
-                copy.write_row((*sample[:-1], json.dumps(sample.meta), now))
+                values: list[object] = list(sample)
+                values[_META] = json.dumps(sample.meta)
+                copy.write_row((*values, now))
         cursor.execute(
             f"INSERT INTO legibility_sample ({columns}) SELECT {columns} "
             "FROM legibility_sample_stage ON CONFLICT (checkpoint_id, content_hash) DO NOTHING"

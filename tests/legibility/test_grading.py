@@ -262,7 +262,9 @@ def test_unparseable_ground_truth_is_an_error() -> None:
 
 
 def test_answer_status_values_are_stable_strings() -> None:
-    assert [status.value for status in AnswerStatus] == ["correct", "incorrect", "unparseable"]
+    assert [status.value for status in AnswerStatus] == [
+        "correct", "incorrect", "unparseable", "timed_out",
+    ]  # fmt: skip
     assert str(AnswerStatus.CORRECT) == "correct"
 
 
