@@ -17,12 +17,17 @@
     const remainingMs = Number(countdown.dataset.remainingMs);
     const graceMs = Number(countdown.dataset.graceMs);
     task = {form: form, shownAt: null, hiddenMs: 0, hiddenSince: null, timer: null};
-    // the solution becomes visible at the first frame painted while the tab is visible
-    requestAnimationFrame(function () {
-      if (task && task.form === form) markShown();
+    // the solution becomes visible at the first frame painted, once typeset (math.js ran
+    // before this) and its fonts have loaded, while the tab is visible
+    document.fonts.ready.then(function () {
+      requestAnimationFrame(function () {
+        if (task && task.form === form) markShown();
+      });
     });
     function tick() {
-      const left = remainingMs - (performance.now() - loadedAt);
+      // the countdown runs from the moment the solution is visible (until then, from load)
+      const from = task && task.form === form && task.shownAt !== null ? task.shownAt : loadedAt;
+      const left = remainingMs - (performance.now() - from);
       countdown.textContent = Math.max(0, Math.ceil(left / 1000));
       countdown.classList.toggle("low", left <= 10000);
       if (left <= 0) stage.classList.add("time-up");
