@@ -103,8 +103,9 @@ async ([texts, options]) => {
     const entries = performance.getEntriesByName("typeset");
     let parseable = 0, failing = 0;
     for (const formula of window.legibilityMath.find(text)) {
-      try { katex.renderToString(formula.tex, Object.assign({displayMode: formula.display}, options));
-            parseable++; } catch (error) { failing++; }
+      const settings = Object.assign({displayMode: formula.display}, options);
+      try { katex.renderToString(formula.tex, settings); parseable++; }
+      catch (error) { failing++; }
     }
     results.push({ms: entries[before].duration, parseable: parseable, failing: failing,
                   rendered: block.querySelectorAll(".katex").length,
