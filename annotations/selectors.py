@@ -78,11 +78,12 @@ LOOKUPS = {
     "position": "assignment__position",
     "checkpoint_pk": "assignment__item__checkpoint_id",
     "problem_pk": "assignment__problem_id",
+    "level": "assignment__problem__level",
 }
 # what Row needs, in the order of its fields
 ROW_FIELDS = (
     "rater", "problem", "run", "checkpoint", "round", "step", "role", "sample_is_correct",
-    "verdict", "timed_out", "server_ms", "position", "hidden_ms",
+    "verdict", "timed_out", "server_ms", "position", "hidden_ms", "level",
 )  # fmt: skip
 
 

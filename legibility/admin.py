@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from legibility.ingest.tasks import source_poll_task
 from legibility.models import (
@@ -140,4 +141,18 @@ class SampleAdmin(admin.ModelAdmin[Sample]):
     search_fields = ["problem__external_id", "content_hash"]
     # a count over a million rows on every page load is the slowest thing the admin does
     show_full_result_count = False
-    readonly_fields = ["content_hash", "created_at"]
+    readonly_fields = ["as_raters_see_it", "grade_status", "content_hash", "created_at"]
+
+    class Media:
+        # the problem and solution typeset as on the rater's page
+        css = {"all": ["vendor/katex/katex.min.css", "legibility/admin-math.css"]}
+        js = ["vendor/katex/katex.min.js", "legibility/math.js"]
+
+    @admin.display(description="as raters see it")
+    def as_raters_see_it(self, sample: Sample) -> str:
+        return format_html(
+            '<div class="math-preview" data-math>{}</div>'
+            '<div class="math-preview" data-math>{}</div>',
+            sample.problem.question,
+            sample.text,
+        )

@@ -1,7 +1,8 @@
 """The legibility curves: per run, checkpoint and role, accuracy (overall and split by the
 solution's correctness), timeout rate, the paper's mean time to correctly label and the median
-time, each with its bootstrap interval; and accuracy by quartile of the checkpoint's own pass
-rate on the problem (the paper's Fig. 4d)."""
+time, each with its bootstrap interval; accuracy by quartile of the checkpoint's own pass rate
+on the problem (the paper's Fig. 4d); and accuracy by the problem's difficulty level, where
+problems have one (MATH)."""
 
 from collections import defaultdict
 from collections.abc import Iterable
@@ -104,6 +105,40 @@ def _curve(
     )
 
 
+@dataclass(frozen=True)
+class LevelAccuracy:
+    run: str
+    role: str
+    level: int  # MATH's 1 (easiest) to 5
+    judgments: int
+    accuracy: Estimate
+
+
+def _accuracy_of(rows: list[Row], rng: np.random.Generator) -> Estimate:
+    boot = ClusterBootstrap(rows, BOOTSTRAP_REPLICATES // 2, rng)
+    correct = np.array([row.rater_correct for row in rows], dtype=float)
+    return boot.mean(correct, np.ones(len(rows), bool))
+
+
+def accuracy_by_level(
+    rows: Iterable[Row], *, timeouts: Timeouts = Timeouts.WRONG, seed: int = 0
+) -> list[LevelAccuracy]:
+    """Per run, role and problem level, where problems have levels."""
+    groups: dict[tuple[str, str, int], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.level is not None:
+            groups[(row.run, row.role, row.level)].append(row)
+    rng = np.random.default_rng(seed)
+    found = []
+    for (run, role, level), group in sorted(groups.items()):
+        counted = rows_counted(group, timeouts)
+        if counted:
+            found.append(
+                LevelAccuracy(run, role, level, len(counted), _accuracy_of(counted, rng))
+            )
+    return found
+
+
 # --- accuracy by the checkpoint's own pass rate (the paper's Fig. 4d) --------------------
 
 
@@ -125,8 +160,6 @@ def accuracy_by_pass_rate_quartile(
             counted = rows_counted(members, timeouts)
             if not counted:
                 continue
-            boot = ClusterBootstrap(counted, BOOTSTRAP_REPLICATES // 2, rng)
-            correct = np.array([row.rater_correct for row in counted], dtype=float)
             result.append(
                 QuartileAccuracy(
                     run=run,
@@ -135,7 +168,7 @@ def accuracy_by_pass_rate_quartile(
                     pass_rate_low=float(edges[quartile]),
                     pass_rate_high=float(edges[quartile + 1]),
                     judgments=len(counted),
-                    accuracy=boot.mean(correct, np.ones(len(counted), bool)),
+                    accuracy=_accuracy_of(counted, rng),
                 )
             )
     return result

@@ -1,5 +1,6 @@
 """Everything the dashboard, the API and the CSVs show for a campaign, computed from its rows:
-the raters and who is at chance, the curves without them, the quartiles and the trends."""
+the raters and who is at chance, the curves without them, the quartiles, the problems' levels
+and the trends."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -7,7 +8,9 @@ from dataclasses import dataclass, field
 from annotations.analysis.bootstrap import BOOTSTRAP_REPLICATES
 from annotations.analysis.curves import (
     CheckpointCurve,
+    LevelAccuracy,
     QuartileAccuracy,
+    accuracy_by_level,
     accuracy_by_pass_rate_quartile,
     checkpoint_curves,
 )
@@ -21,6 +24,7 @@ class Analysis:
     curves: list[CheckpointCurve] = field(default_factory=list)
     raters: list[RaterStats] = field(default_factory=list)
     quartiles: list[QuartileAccuracy] = field(default_factory=list)
+    levels: list[LevelAccuracy] = field(default_factory=list)  # MATH's difficulty levels
     trends: list[Trend] = field(default_factory=list)
     excluded_raters: set[str] = field(default_factory=set)
     timeouts: Timeouts = Timeouts.WRONG
@@ -42,6 +46,7 @@ def analyse(
         curves=checkpoint_curves(kept, timeouts=timeouts, replicates=replicates, seed=seed),
         raters=raters,
         quartiles=accuracy_by_pass_rate_quartile(kept, timeouts=timeouts, seed=seed),
+        levels=accuracy_by_level(kept, timeouts=timeouts, seed=seed),
         trends=round_trends(kept, timeouts=timeouts),
         excluded_raters=excluded,
         timeouts=timeouts,

@@ -34,6 +34,7 @@ class Row:
     position: int = 0
     pass_rate: float | None = None  # the checkpoint's own pass rate on this problem
     hidden_ms: int | None = None  # how long the page was hidden while the item was open
+    level: int | None = None  # the problem's difficulty level, where it has one (MATH)
 
     @property
     def rater_correct(self) -> bool:

@@ -58,6 +58,7 @@ class CampaignCurvesApi(APIView):
                     "curves": [asdict(curve) for curve in analysis.curves],
                     "trends": [asdict(trend) for trend in analysis.trends],
                     "pass_rate_quartiles": [asdict(q) for q in analysis.quartiles],
+                    "accuracy_by_level": [asdict(level) for level in analysis.levels],
                     "raters": [asdict(rater) for rater in analysis.raters],
                 }
             )

@@ -169,3 +169,23 @@ def test_a_rater_who_keeps_switching_tabs_is_flagged_and_one_who_glanced_away_on
     assert (stats["switcher"].hidden_items, stats["switcher"].hidden_s) == (4, 16.7)
     assert not stats["glancer"].tab_switching
     assert stats["glancer"].hidden_items == 1
+
+
+def test_accuracy_by_level_recovers_each_levels_truth():
+    from annotations.analysis.curves import accuracy_by_level
+
+    rng = np.random.default_rng(5)
+    truth = {1: 0.9, 3: 0.7, 5: 0.55}
+    rows = [
+        Row(rater=f"r{r}", problem=f"p{level}-{n}", run="math", checkpoint="c", round=0,
+            step=None, role="none", sample_is_correct=True,
+            verdict="correct" if rng.random() < truth[level] else "incorrect",
+            timed_out=False, server_ms=9000, level=level)
+        for level in truth for r in range(20) for n in range(30)
+    ]  # fmt: skip
+    found = {row.level: row for row in accuracy_by_level(rows)}
+    assert set(found) == {1, 3, 5}
+    for level, accuracy in truth.items():
+        estimate = found[level].accuracy
+        assert estimate.low <= accuracy <= estimate.high, (level, estimate)
+    assert accuracy_by_level([row for row in rows if False]) == []

@@ -123,7 +123,7 @@ OPTIONS = {"throwOnError": True, "trust": False, "strict": "ignore", "maxSize": 
 def typeset_in_browser(page: Page, base: str, texts: list[str]) -> list[dict[str, float]]:
     page.goto(f"{base}/accounts/login/")
     page.add_script_tag(url=f"{base}/static/vendor/katex/katex.min.js")
-    page.add_script_tag(url=f"{base}/static/annotations/math.js")
+    page.add_script_tag(url=f"{base}/static/legibility/math.js")
     page.add_style_tag(url=f"{base}/static/vendor/katex/katex.min.css")
     results = []
     for start in range(0, len(texts), 100):
@@ -169,7 +169,7 @@ def test_currency_dollars_in_gsm8k_are_never_taken_for_formulas(live_server, pag
     genuine ones, $\\boxed{18}$."""
     page.goto(f"{live_server.url}/accounts/login/")
     page.add_script_tag(url=f"{live_server.url}/static/vendor/katex/katex.min.js")
-    page.add_script_tag(url=f"{live_server.url}/static/annotations/math.js")
+    page.add_script_tag(url=f"{live_server.url}/static/legibility/math.js")
     found = {name: [tex for found in page.evaluate(FIND_ALL, texts) for tex in found]
              for name, texts in gsm8k_texts(real_data).items()}  # fmt: skip
     assert len(found) == 7
