@@ -294,5 +294,6 @@ LOGGING = {
     "loggers": {
         "django": {"level": "INFO", "propagate": True},
         "httpx": {"level": "WARNING"},  # one line per request is noise, even in a simulation
+        "axes": {"level": "WARNING"},  # a line per successful login is noise too
     },
 }

@@ -19,8 +19,10 @@
   const OPTIONS = {
     throwOnError: true, trust: false, strict: "ignore", maxSize: 20, maxExpand: 500,
   };
-  // display: $$…$$, \[…\]; inline: \(…\), $…$ (Pandoc's rule)
+  // display: $$…$$, \[…\], \begin{align*}…\end{align*} and its kin; inline: \(…\), $…$
+  // (Pandoc's rule)
   const FORMULA = new RegExp(
+    String.raw`(\\begin\{(equation|align|alignat|gather|multline|eqnarray)(\*?)\}[\s\S]+?\\end\{\2\3\})|` +
     String.raw`\$\$([\s\S]+?)\$\$` +
     String.raw`|\\\[([\s\S]+?)\\\]` +
     String.raw`|\\\(([\s\S]+?)\\\)` +
@@ -35,10 +37,11 @@
     FORMULA.lastIndex = 0;
     let match;
     while ((match = FORMULA.exec(text)) !== null) {
-      const tex = match[1] ?? match[2] ?? match[3] ?? match[4];
+      // groups: 1 an environment (2, 3 its name and star), 4 $$, 5 \[, 6 \(, 7 $
+      const tex = match[1] ?? match[4] ?? match[5] ?? match[6] ?? match[7];
       found.push({
         start: match.index, end: match.index + match[0].length, tex: tex,
-        display: match[1] !== undefined || match[2] !== undefined,
+        display: match[6] === undefined && match[7] === undefined,
       });
     }
     return found;
@@ -76,9 +79,16 @@
     const parts = document.createDocumentFragment();
     let last = 0;
     for (const formula of formulas) {
-      parts.append(plain(text.slice(last, formula.start)));
+      let before = text.slice(last, formula.start);
+      let end = formula.end;
+      if (formula.display) {
+        // a display is a block of its own: the line breaks around it would add blank lines
+        before = before.replace(/\n[ \t]*$/, "");
+        end += (text.slice(end).match(/^[ \t]*\n/) || [""])[0].length;
+      }
+      parts.append(plain(before));
       parts.append(formulaNode(formula, text.slice(formula.start, formula.end)));
-      last = formula.end;
+      last = end;
     }
     parts.append(plain(text.slice(last)));
     node.replaceWith(parts);
