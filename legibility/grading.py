@@ -274,23 +274,23 @@ def _tidy(answer: str) -> str:
 
 
 def last_boxed(text: str) -> str | None:
-    """Return the content of the last non-empty, brace-balanced \\boxed{...}."""
-    contents = (_braced_content(text, opening.end()) for opening in _BOXED_OPEN.finditer(text))
-    answers = [content.strip() for content in contents if content and content.strip()]
-    return answers[-1] if answers else None
+    """Return the content of the last non-empty, brace-balanced \\boxed{...}.
 
-
-def _braced_content(text: str, start: int) -> str | None:
-    """Return text[start:] up to the brace closing the one just before start, if it closes."""
-    depth = 1
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:index]
-    return None
+    One pass over the text whatever it holds: a solution of many unclosed \\boxed{ (a model
+    that degenerates, or a hostile record) must not cost time growing with its square."""
+    openings = {match.end() for match in _BOXED_OPEN.finditer(text)}
+    if not openings:
+        return None
+    stack: list[int] = []  # where each open brace's content starts
+    answers: list[tuple[int, str]] = []
+    for index, char in enumerate(text):
+        if char == "{":
+            stack.append(index + 1)
+        elif char == "}" and stack:
+            start = stack.pop()
+            if start in openings and text[start:index].strip():
+                answers.append((start, text[start:index].strip()))
+    return max(answers)[1] if answers else None
 
 
 def _last_number(text: str) -> str | None:

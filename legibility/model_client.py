@@ -74,12 +74,29 @@ def endpoint_address_problem(url: str) -> str:
         return ""  # unknown today: the request will say so, and this check runs again then
     for *_, address in found:
         ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+        if _is_local(ip):
             return (
                 f"{parts.hostname} is a loopback or link-local address ({ip}); set "
                 "ALLOW_LOCAL_MODEL_ENDPOINTS=1 to allow model servers on this machine"
             )
     return ""
+
+
+# Cloud metadata services outside the link-local ranges (AWS's over IPv6)
+METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254")}
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _is_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, link-local, unspecified or a metadata service, however it is written: an IPv6
+    address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that one."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if carried is None and ip in NAT64:
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None and _is_local(carried):
+            return True
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip in METADATA_ADDRESSES
 
 
 @dataclass(frozen=True)

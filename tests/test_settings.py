@@ -99,3 +99,39 @@ def test_the_https_proxy_header_is_believed_only_behind_a_proxy():
     assert run_django(["-c", PRINT_PROXY]).stdout.strip() == "None"
     behind = run_django(["-c", PRINT_PROXY], BEHIND_PROXY="1")
     assert behind.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_gunicorn_believes_no_forwarded_https_header_unless_behind_a_proxy(tmp_path):
+    import socket
+    import time
+
+    import httpx
+
+    def served(**env: str) -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "legibility.wsgi:application", "--bind",
+             f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=REPO, env={**clean, "DEBUG": "0", "SECRET_KEY": STRONG_KEY, "HTTPS_ONLY": "1",
+                           "ALLOWED_HOSTS": "127.0.0.1", **env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for _ in range(100):
+                try:
+                    return httpx.get(
+                        f"http://127.0.0.1:{port}/accounts/login/",
+                        headers={"X-Forwarded-Proto": "https"},
+                    ).status_code
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            raise AssertionError("gunicorn did not start")
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    assert served() == 301  # plain http from this machine, whatever the header says
+    assert served(BEHIND_PROXY="1") == 200  # the proxy said https: believed

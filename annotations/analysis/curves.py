@@ -133,9 +133,7 @@ def accuracy_by_level(
     for (run, role, level), group in sorted(groups.items()):
         counted = rows_counted(group, timeouts)
         if counted:
-            found.append(
-                LevelAccuracy(run, role, level, len(counted), _accuracy_of(counted, rng))
-            )
+            found.append(LevelAccuracy(run, role, level, len(counted), _accuracy_of(counted, rng)))
     return found
 
 

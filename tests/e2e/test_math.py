@@ -72,9 +72,10 @@ def test_formulas_render_and_text_stays_text(live_server, page):
 def test_hostile_latex_cannot_inject_markup_or_freeze_the_page(live_server, page):
     bomb = "\\def\\a{\\a\\a}\\a"
     many = " ".join(f"$x_{{{n}}}^{{2}}$" for n in range(1000))
+    unclosed = "\\(" * 20_000 + "$$x" * 5_000  # searches that never find their end
     hostile = (
         f"{many}\n$${bomb}$$\n$\\rule{{10000em}}{{10000em}}$\n"
-        "<img src=x onerror=alert(1)> $<b>bold</b>$ \\(\\url{javascript:alert(2)}\\)"
+        "<img src=x onerror=alert(1)> $<b>bold</b>$ \\(\\url{javascript:alert(2)}\\)\n" + unclosed
     )
     login = math_campaign(solution=hostile, question="What is $1+1$?")
     blocked = open_item(page, live_server.url, login)

@@ -144,6 +144,12 @@ def test_add_source_creates_the_checkpoint_an_endpoint_serves():
          "base_url: Enter a valid URL"),
         (["--endpoint", "http://gpu/v1", "--model", "m", "--run", "pvg", "--checkpoint", "c",
           "--round", "-1"], "cannot be negative"),
+        (["--endpoint", "http://gpu/v1", "--model", "m", "--run", "pvg", "--checkpoint", "c",
+          "--round", "99999999999"], "--round must be a non-negative integer up to"),
+        (["--endpoint", "http://gpu/v1", "--model", "m", "--run", "bad run!<x>",
+          "--checkpoint", "c"], "run 'bad run!<x>' must be letters"),
+        (["--endpoint", "http://gpu/v1", "--model", "m", "--run", "pvg",
+          "--checkpoint", "round\u202e3"], "changes the text's direction"),
     ],
 )  # fmt: skip
 def test_add_source_refuses_bad_input_in_one_line_and_keeps_nothing(arguments, reason):

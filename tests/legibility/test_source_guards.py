@@ -45,7 +45,9 @@ def test_a_source_saved_before_the_root_moved_fails_its_poll_with_the_reason(gua
 
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8000/v1", "http://localhost/v1", "http://169.254.169.254/v1",
-            "http://[::1]:9/v1", "http://0.0.0.0:80/v1"],
+            "http://[::1]:9/v1", "http://0.0.0.0:80/v1", "http://[::ffff:127.0.0.1]:9/v1",
+            "http://[::ffff:169.254.169.254]/v1", "http://[fd00:ec2::254]/v1",
+            "http://[64:ff9b::7f00:1]/v1", "http://[2002:7f00:1::]/v1"],
 )  # fmt: skip
 def test_model_servers_on_loopback_or_link_local_addresses_need_a_setting(guarded, url, settings):
     with pytest.raises(CommandError, match="loopback or link-local"):

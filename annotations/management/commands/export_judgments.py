@@ -34,8 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"{out} exists: choose another file, or --force to overwrite it")
         rows = -1  # the header
         # "x": created here, never an existing file swapped in since the check above
-        with out.open("w" if force else "x", encoding="utf-8", newline="") as file:
-            for line in lines:
-                file.write(line)
-                rows += 1
+        try:
+            with out.open("w" if force else "x", encoding="utf-8", newline="") as file:
+                for line in lines:
+                    file.write(line)
+                    rows += 1
+        except FileExistsError:  # a dangling link, or a file made meanwhile
+            raise CommandError(f"{out} exists: choose another file, or --force") from None
         self.stdout.write(f"{rows} judgments written to {out}")

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from legibility.ingest.records import RecordError, record_entry
 from legibility.models import Checkpoint, SampleSource, TrainingRun
 
 
@@ -71,6 +72,11 @@ class Command(BaseCommand):
             raise CommandError(f"an endpoint needs {', '.join(missing)}")
         if any((options[key] or 0) < 0 for key in ("round", "step")):
             raise CommandError("--round and --step cannot be negative")
+        # the checkpoint's names and place follow the rules of an ingested record's
+        probe = {key: options[key] for key in ("run", "checkpoint", "round", "step")}
+        _, checked = record_entry(0, {**probe, "problem_id": "-", "solution": "-"})
+        if isinstance(checked, RecordError):
+            raise CommandError(str(checked).replace("round", "--round").replace("step", "--step"))
         run, _ = TrainingRun.objects.get_or_create(name=options["run"])
         checkpoint, _ = Checkpoint.objects.get_or_create(
             run=run, name=options["checkpoint"],

@@ -21,12 +21,15 @@
   };
   // display: $$…$$, \[…\], \begin{align*}…\end{align*} and its kin; inline: \(…\), $…$
   // (Pandoc's rule)
+  // Every formula is at most MAX_FORMULA_CHARS long, in the pattern itself: a search from an
+  // unclosed delimiter stops there instead of running to the end (a solution of thousands of
+  // unclosed "\(" would otherwise cost time growing with its square).
   const FORMULA = new RegExp(
-    String.raw`(\\begin\{(equation|align|alignat|gather|multline|eqnarray)(\*?)\}[\s\S]+?\\end\{\2\3\})|` +
-    String.raw`\$\$([\s\S]+?)\$\$` +
-    String.raw`|\\\[([\s\S]+?)\\\]` +
-    String.raw`|\\\(([\s\S]+?)\\\)` +
-    String.raw`|(?<![\\$\d])\$(?=[^\s$])((?:\\.|[^$\\\n])*?[^\s\\])\$(?![\d<])`,
+    String.raw`(\\begin\{(equation|align|alignat|gather|multline|eqnarray)(\*?)\}[\s\S]{1,${MAX_FORMULA_CHARS}}?\\end\{\2\3\})|` +
+    String.raw`\$\$([\s\S]{1,${MAX_FORMULA_CHARS}}?)\$\$` +
+    String.raw`|\\\[([\s\S]{1,${MAX_FORMULA_CHARS}}?)\\\]` +
+    String.raw`|\\\(([\s\S]{1,${MAX_FORMULA_CHARS}}?)\\\)` +
+    String.raw`|(?<![\\$\d])\$(?=[^\s$])((?:\\.|[^$\\\n]){0,${MAX_FORMULA_CHARS}}?[^\s\\])\$(?![\d<])`,
     "g"
   );
   const SKIPPED = "code, pre, script, style, textarea, .katex";
