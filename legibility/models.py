@@ -61,7 +61,7 @@ class Problem(models.Model):
     question = models.TextField()
     answer = models.CharField(max_length=200)
     level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="MATH: 1 to 5.")
-    subject = models.CharField(max_length=100, blank=True)
+    subject = models.CharField(max_length=100, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -250,6 +250,7 @@ class Sample(models.Model):
     grade_status = models.CharField(
         max_length=12, choices=[(status.value, status.value) for status in AnswerStatus],
         default=AnswerStatus.UNPARSEABLE.value,
+        db_default=AnswerStatus.UNPARSEABLE.value,
         help_text="How grading ended: correct, incorrect, unparseable or timed out.",
     )  # fmt: skip
     verifier_score = models.FloatField(null=True, blank=True)
