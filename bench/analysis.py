@@ -18,6 +18,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -190,42 +191,32 @@ def time_copy(campaign_id: int, excluded: list[str]) -> dict[str, float]:
 # --- the report -----------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--judgments", type=int, default=SHAPE.judgments)
-    parser.add_argument("--no-readme", action="store_true")
-    args = parser.parse_args()
-    shape = Shape(**{**SHAPE.__dict__, "judgments": args.judgments})
-    if args.judgments < shape.raters:
-        sys.exit(f"--judgments must be at least {shape.raters}")
+@dataclass
+class Figures:
+    """What the steps measured, over the seeded campaign."""
 
-    given_url = os.environ.get("DATABASE_URL", "")
-    name = scratch_name("analysis")
-    seed_s = seed_scratch(name, shape)
-    print(f"seeded {args.judgments:,} judgments in {seed_s:.0f} s", flush=True)
-    os.environ.update(DATABASE_URL=scratch_url(name), DJANGO_SETTINGS_MODULE="legibility.settings")
-    import django
+    judged: int  # main judgments
+    export: dict[str, float]  # time_export's
+    traced_quarter_mb: float
+    traced_mb: float
+    chance_s: float  # counting the raters at chance, which the COPY is handed
+    baseline: dict[str, float]  # time_copy's
+    analysis: Any  # campaign_analysis's result
+    analysis_s: float
+    analysis_mb: float
+    cached_s: float
+    spent: dict[str, float]  # seconds per part of the analysis
 
-    django.setup()
+
+def measure(campaign: Any, *, judged: int) -> Figures:
+    """The export (its memory measured on the heap as it is after start-up), the COPY of the same
+    rows, then the curves with the Django cache cleared, and again from the cache."""
     from django.core.cache import cache
-    from django.db import connection
 
     from annotations.exports import judgments_csv
-    from annotations.models import Campaign, CampaignItem, Judgment
-    from annotations.selectors import campaign_analysis, chance_raters, main_judgments
-    from legibility.models import Sample
+    from annotations.selectors import campaign_analysis, chance_raters
 
-    campaign = Campaign.objects.get(slug="bench")
-    judged = main_judgments(campaign).count()
-    timeouts = main_judgments(campaign).filter(timed_out=True).count()
-    samples, items = Sample.objects.count(), CampaignItem.objects.count()
-    practice = Judgment.objects.filter(assignment__is_practice=True).count()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_database_size(current_database())")
-        (db_bytes,) = cursor.fetchone()
     quarter = judged // 4
-
-    # the export first: its memory is measured on the heap as it is after start-up
     export = time_export(lambda: judgments_csv(campaign), quarter)
     print(f"export: {export}", flush=True)
     traced_quarter_mb, traced_mb = traced_export(lambda: judgments_csv(campaign), quarter)
@@ -245,69 +236,141 @@ def main() -> None:
         started = time.perf_counter()
         analysis = campaign_analysis(campaign)
         analysis_s = time.perf_counter() - started
-    analysis_mb = peak.growth_mb
-    print(f"analysis: {analysis_s:.1f} s, RSS +{analysis_mb:.0f} MB", flush=True)
+    print(f"analysis: {analysis_s:.1f} s, RSS +{peak.growth_mb:.0f} MB", flush=True)
     started = time.perf_counter()
     campaign_analysis(campaign)
     cached_s = time.perf_counter() - started
+    return Figures(
+        judged, export, traced_quarter_mb, traced_mb, chance_s, baseline, analysis, analysis_s,
+        peak.growth_mb, cached_s, spent,
+    )  # fmt: skip
 
-    parts = [f"{ANALYSIS_PARTS[name]} {spent.get(name, 0):.1f} s" for name in ANALYSIS_PARTS]
-    rest = analysis_s - sum(spent.values())
+
+@dataclass(frozen=True)
+class Seeded:
+    """What was seeded, counted in the database before the steps."""
+
+    judged: int  # main judgments
+    timeouts: int
+    samples: int
+    items: int
+    practice: int  # practice judgments
+    database_mb: float
+
+
+def seeded(campaign: Any) -> Seeded:
+    from django.db import connection
+
+    from annotations.models import CampaignItem, Judgment
+    from annotations.selectors import main_judgments
+    from legibility.models import Sample
+
+    judged = main_judgments(campaign).count()
+    timeouts = main_judgments(campaign).filter(timed_out=True).count()
+    samples, items = Sample.objects.count(), CampaignItem.objects.count()
+    practice = Judgment.objects.filter(assignment__is_practice=True).count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        (db_bytes,) = cursor.fetchone()
+    return Seeded(judged, timeouts, samples, items, practice, db_bytes / 2**20)
+
+
+def data_line(data: Seeded, shape: Shape, figures: Figures, seed_s: float) -> str:
+    return (
+        f"Data, seeded by `bench/seed.py` in {seed_s:.0f} s ({data.database_mb:,.0f} MB "
+        f"database): one live campaign over {len(RUNS)} runs × "
+        f"{shape.checkpoints // len(RUNS)} rounds × helpful/sneaky, {shape.problems:,} "
+        f"problems, {data.samples:,} samples, {data.items:,} items, {shape.raters:,} raters, "
+        f"**{data.judged:,} main judgments** ({data.timeouts / data.judged:.1%} timeouts, "
+        f"{len(figures.analysis.excluded_raters)} raters at chance) plus {data.practice:,} "
+        "practice ones."
+    )
+
+
+def section(figures: Figures, *, data: str, command: str) -> str:
+    export, baseline, judged = figures.export, figures.baseline, figures.judged
+    parts = [
+        f"{ANALYSIS_PARTS[name]} {figures.spent.get(name, 0):.1f} s" for name in ANALYSIS_PARTS
+    ]
+    rest = figures.analysis_s - sum(figures.spent.values())
     parts.append(f"the rest (the cache key's two queries, dropping chance raters) {rest:.1f} s")
     export_rate = export["rows"] / export["seconds"]
     copy_rate = baseline["rows"] / baseline["seconds"]
-    ratio = export_rate / copy_rate
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = "\n".join(
+    return "\n".join(
         [
             "## Analysis: the curves and the judgments CSV vs COPY",
             "",
             f"Run {when} on {machine()}, PostgreSQL {postgres_version()} on 127.0.0.1.",
-            f"Command: `DATABASE_URL={given_url} .venv/bin/python bench/analysis.py "
-            f"--judgments {args.judgments}`",
+            f"Command: `{command}`",
             "",
-            f"Data, seeded by `bench/seed.py` in {seed_s:.0f} s ({db_bytes / 2**20:,.0f} MB "
-            f"database): one live campaign over {len(RUNS)} runs × "
-            f"{shape.checkpoints // len(RUNS)} rounds × helpful/sneaky, {shape.problems:,} "
-            f"problems, {samples:,} samples, {items:,} items, {shape.raters:,} raters, "
-            f"**{judged:,} main judgments** ({timeouts / judged:.1%} timeouts, "
-            f"{len(analysis.excluded_raters)} raters at chance) plus {practice:,} practice ones.",
+            data,
             "",
             "| step | rows | seconds | rows/s | peak memory growth |",
             "|---|---|---|---|---|",
             f"| curves: `campaign_analysis`, Django cache cleared (`analysis_rows`, rater "
-            f"checks, {len(analysis.curves)} curves with a 1,000-replicate rater × problem "
-            f"bootstrap, Fig. 4d quartiles, GEE trends) | {judged:,} | {analysis_s:.1f} "
-            f"| {judged / analysis_s:,.0f} | RSS +{analysis_mb:,.0f} MB |",
-            f"| curves again, from the cache | {judged:,} | {cached_s:.2f} | | |",
+            f"checks, {len(figures.analysis.curves)} curves with a 1,000-replicate rater × "
+            f"problem bootstrap, Fig. 4d quartiles, GEE trends) | {judged:,} | "
+            f"{figures.analysis_s:.1f} | {judged / figures.analysis_s:,.0f} | "
+            f"RSS +{figures.analysis_mb:,.0f} MB |",
+            f"| curves again, from the cache | {judged:,} | {figures.cached_s:.2f} | | |",
             f"| CSV export: `judgments_csv` → /dev/null ({export['mb']:,.0f} MB) | "
             f"{export['rows']:,} | {export['seconds']:.1f} | {export_rate:,.0f} "
             f"| RSS +{export['rss_mb']:,.0f} MB (+{export['rss_quarter_mb']:,.0f} MB after a "
-            f"quarter of the rows); Python heap peak {traced_mb:,.1f} MB "
-            f"({traced_quarter_mb:,.1f} MB after a quarter) |",
+            f"quarter of the rows); Python heap peak {figures.traced_mb:,.1f} MB "
+            f"({figures.traced_quarter_mb:,.1f} MB after a quarter) |",
             f"| `COPY (SELECT …) TO STDOUT WITH CSV HEADER` of the same rows and columns, read "
             f"and dropped (baseline; {baseline['mb']:,.0f} MB) | {baseline['rows']:,} "
             f"| {baseline['seconds']:.1f} | {copy_rate:,.0f} | |",
             "",
-            f"Where the curves' {analysis_s:.0f} s go: {'; '.join(parts)}.",
+            f"Where the curves' {figures.analysis_s:.0f} s go: {'; '.join(parts)}.",
             "",
-            f"The export runs at **{ratio:.2f} times** the `COPY` rate. It includes counting "
-            f"the raters at chance ({chance_s:.1f} s on its own), which the `COPY` is handed "
-            f"ready-made. Its first row comes after {export['first_row']:.1f} s, that count "
-            "included: the rows are read in pages of 5,000 by judgment id, each page a query of "
-            "its own (a server-side cursor outside a transaction is declared `WITH HOLD`, and "
-            "PostgreSQL built the whole result first: 14.8 s before the first row when the "
-            "export read through one). `COPY` writes PostgreSQL's own `t`/`f` and timestamps "
-            "rather than the export's `true`/`false` and ISO 8601.",
+            f"The export runs at **{export_rate / copy_rate:.2f} times** the `COPY` rate. It "
+            f"includes counting the raters at chance ({figures.chance_s:.1f} s on its own), "
+            "which the `COPY` is handed ready-made. Its first row comes after "
+            f"{export['first_row']:.1f} s, that count included: the rows are read in pages of "
+            "5,000 by judgment id, each page a query of its own (a server-side cursor outside a "
+            "transaction is declared `WITH HOLD`, and PostgreSQL built the whole result first: "
+            "14.8 s before the first row when the export read through one). `COPY` writes "
+            "PostgreSQL's own `t`/`f` and timestamps rather than the export's `true`/`false` "
+            "and ISO 8601.",
             "",
             "RSS growth is the kernel's peak resident set (VmHWM, reset before each step) above "
             "the resident set at the step's start; the Python heap peak is tracemalloc's, from a "
             "second, untimed export pass.",
         ]
     )
-    print(section)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgments", type=int, default=SHAPE.judgments)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    shape = Shape(**{**SHAPE.__dict__, "judgments": args.judgments})
+    if args.judgments < shape.raters:
+        sys.exit(f"--judgments must be at least {shape.raters}")
+
+    given_url = os.environ.get("DATABASE_URL", "")
+    name = scratch_name("analysis")
+    seed_s = seed_scratch(name, shape)
+    print(f"seeded {args.judgments:,} judgments in {seed_s:.0f} s", flush=True)
+    os.environ.update(DATABASE_URL=scratch_url(name), DJANGO_SETTINGS_MODULE="legibility.settings")
+    import django
+
+    django.setup()
+    from annotations.models import Campaign
+
+    campaign = Campaign.objects.get(slug="bench")
+    data = seeded(campaign)
+    figures = measure(campaign, judged=data.judged)
+    command = (
+        f"DATABASE_URL={given_url} .venv/bin/python bench/analysis.py --judgments {args.judgments}"
+    )
+    text = section(figures, data=data_line(data, shape, figures, seed_s), command=command)
+    print(text)
     if not args.no_readme:
-        write_section("analysis", section)
+        write_section("analysis", text)
 
 
 if __name__ == "__main__":

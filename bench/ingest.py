@@ -27,19 +27,15 @@ sys.path.insert(0, str(REPO))
 
 def scratch_database_url() -> str:
     import dj_database_url
-    import psycopg
+    from stack import scratch_database
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("bench/ingest.py needs DATABASE_URL pointing to PostgreSQL")
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/ingest.py needs REDIS_URL: the samples go through a real worker")
-    config = dj_database_url.parse(base)
-    name = f"{config['NAME']}_bench_ingest"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return base.rsplit("/", 1)[0] + "/" + name
+    # made from the server's maintenance database: DATABASE_URL's own need not exist
+    return scratch_database(base, f"{dj_database_url.parse(base)['NAME']}_bench_ingest")
 
 
 def write_records(path: Path, count: int) -> None:
@@ -117,13 +113,13 @@ def run_copy_baseline() -> tuple[float, int]:
     from django.db import connection
 
     columns = (
-        "checkpoint_id, problem_id, role, text, extracted_answer, is_correct, verifier_score, "
-        "sample_index, content_hash, source_id, ingest_run_id, meta, created_at"
+        "checkpoint_id, problem_id, role, text, extracted_answer, is_correct, grade_status, "
+        "verifier_score, sample_index, content_hash, source_id, ingest_run_id, meta, created_at"
     )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM legibility_sample")
         rows = cursor.fetchall()
-        copy_rows = [(*row[:11], json.dumps(row[11]), row[12]) for row in rows]
+        copy_rows = [(*row[:12], json.dumps(row[12]), row[13]) for row in rows]
         cursor.execute("TRUNCATE legibility_sample CASCADE")
         started = time.perf_counter()
         with cursor.copy(f"COPY legibility_sample ({columns}) FROM STDIN") as copy:
@@ -144,7 +140,10 @@ def main() -> None:
         sys.exit("--samples must be a multiple of 20")
 
     url = scratch_database_url()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "legibility.settings"}
+    env = {
+        **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "legibility.settings",
+        "WATCHED_DIRECTORY_ROOT": tempfile.gettempdir(),  # the file is written there
+    }  # fmt: skip
     os.environ.update(env)
     import django
 

@@ -9,10 +9,11 @@ It seeds a scratch database of its own (``<name>_bench_latency``) with bench/see
 on a free port of 127.0.0.1 (DEBUG off, as deployed), and drives it with httpx clients that log
 in as seeded raters through their login links and answer at once, without reading time:
 
-- the page as raters use it answers through htmx: ``POST /rate/answer/`` stores the judgment
-  and renders the next item, issued in the same transaction (submit);
-- without JavaScript the answer is a plain form post that stores and redirects, and
-  ``GET /rate/`` issues the next assignment and renders the page (next task);
+- the page as raters use it answers through htmx: ``POST /rate/answer/`` stores the judgment,
+  issues the next item in the same transaction and renders it (submit);
+- without JavaScript the answer is a plain form post that does the same, storing the judgment
+  and issuing the next item in one transaction, then redirects; ``GET /rate/`` then renders
+  the rater's open item, issuing one only when none is open (next task);
 - baseline: ``GET /healthz``, a view that runs ``SELECT 1``, with as many clients.
 
 Each rater run goes once through each path. While the many-rater runs last, the CPU time of
@@ -187,15 +188,19 @@ async def ping(url: str, tally: Tally, until: float, requests: int) -> None:
 
 
 async def rater(
-    url: str, token: str, mode: str, pace_s: float, tally: Tally, until: float, judgments: int
+    url: str, link: str, mode: str, pace_s: float, tally: Tally, until: float, judgments: int
 ) -> None:
     """Log in through the link, then answer what the page shows, until time or the number of
     judgments is up: through htmx (the next item comes back in the answer), as plain form posts
-    (a redirect, then the next task), or the two in turn; at once, or about every ``pace_s``."""
+    (the answer issues the next item too, then a redirect and the next task renders it), or the
+    two in turn; at once, or about every ``pace_s``."""
     htmx_headers = {"HX-Request": "true", "HX-Current-URL": url + "/rate/"}
     async with client_for(url) as client:
         try:
-            response = await client.get(f"/rate/login/{token}/")
+            # the link's page asks; its form signs in, as a person's click would
+            asked = dict(_FIELD.findall((await client.get(link)).text))
+            confirm = {"csrfmiddlewaretoken": asked.get("csrfmiddlewaretoken", "")}
+            response = await client.post(link, data=confirm, headers={"Referer": url + link})
             if response.status_code != 302:
                 raise RuntimeError(f"login link: {response.status_code}")
             response = await client.get("/rate/")  # may show the item a last run left open
@@ -245,16 +250,16 @@ class Run:
 
 
 def run_clients(
-    url: str, name: str, *, who: str, tokens: list[str], clients: int, seconds: float,
+    url: str, name: str, *, who: str, links: list[str], clients: int, seconds: float,
     each: int, mode: str = "htmx", pace_s: float = 0,
 ) -> Run:  # fmt: skip
-    """``tokens`` raters (or, with none, ``clients`` pings) at once for ``seconds`` or until
-    each has done ``each`` judgments (or requests)."""
+    """Raters signing in through ``links`` (or, with none, ``clients`` pings) at once for
+    ``seconds`` or until each has done ``each`` judgments (or requests)."""
 
     async def everyone() -> None:
         until = time.perf_counter() + seconds
-        if tokens:
-            work = [rater(url, token, mode, pace_s, tally, until, each) for token in tokens]
+        if links:
+            work = [rater(url, link, mode, pace_s, tally, until, each) for link in links]
         else:
             work = [ping(url, tally, until, each) for _ in range(clients)]
         await asyncio.gather(*work)
@@ -266,6 +271,16 @@ def run_clients(
     print(f"{name}: {sum(map(len, tally.ms.values())):,} requests, {tally.stored:,} judgments "
           f"in {run.seconds:.1f} s, {len(tally.errors)} errors", flush=True)  # fmt: skip
     return run
+
+
+def login_links(user_ids: list[int]) -> list[str]:
+    """The users' login links, made afresh: a link works once (signing in revokes it)."""
+    from django.contrib.auth import get_user_model
+
+    from annotations.rating.login_links import login_path
+
+    users = get_user_model().objects.in_bulk(user_ids)
+    return [login_path(users[pk]) for pk in user_ids]
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -284,8 +299,8 @@ KINDS = {
     "healthz": "baseline: `GET /healthz` (`SELECT 1`, JSON)",
     "submit": "submit: htmx `POST /rate/answer/`: stores the judgment, issues and renders the "
     "next item",
-    "plain": "submit as a plain form post: stores the judgment, redirects",
-    "next": "next task: `GET /rate/`: issues an assignment, renders the page",
+    "plain": "submit as a plain form post: stores the judgment, issues the next item, redirects",
+    "next": "next task: `GET /rate/`: renders the open item (issues one when none is open)",
 }  # and every 20 judgments the next session, htmx `POST /rate/next-session/`: not shown
 
 
@@ -326,7 +341,7 @@ def verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=Shape.samples)
     parser.add_argument("--judgments", type=int, default=Shape.judgments)
@@ -340,10 +355,188 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="the database a last run seeded")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
-    shape = Shape(samples=args.samples, judgments=args.judgments, raters=args.seed_raters)
-    if args.raters + 1 > shape.raters:
+    if args.raters + 1 > args.seed_raters:
         sys.exit("--raters must be below the seeded raters")
+    return args
 
+
+@dataclass
+class Runs:
+    """Each run's requests: 1 client, then many at once, and the many paced."""
+
+    ping_1: Run
+    htmx_1: Run
+    plain_1: Run
+    ping_many: Run
+    htmx_many: Run
+    plain_many: Run
+    paced: Run
+    server_log: str  # gunicorn's
+
+    @property
+    def raters(self) -> list[Run]:
+        return [self.htmx_1, self.plain_1, self.htmx_many, self.plain_many, self.paced]
+
+    @property
+    def everyone(self) -> list[Run]:
+        return [self.ping_1, self.htmx_1, self.plain_1, self.ping_many, self.htmx_many,
+                self.plain_many, self.paced]  # fmt: skip
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], users: list[int]) -> Runs:
+    """gunicorn over the seeded database, and the runs against it: one rater (or client) alone,
+    then ``args.raters`` at once, with the CPU they use read from /proc."""
+    many, single = args.raters, args.single
+    collect_static(env)
+    with Services("latency") as services:
+        url = services.gunicorn(env, workers=args.workers, threads=args.threads)
+        master = services.processes[-1].pid
+        run_clients(url, "warm-up", who="8", links=[], clients=8, seconds=5, each=50)
+        ping_1 = run_clients(url, "healthz, 1 client", who="1", links=[], clients=1,
+                             seconds=60, each=single)  # fmt: skip
+        htmx_1 = run_clients(url, "htmx, 1 rater", who="1", links=login_links(users[:1]),
+                             clients=1, seconds=300, each=single)  # fmt: skip
+        plain_1 = run_clients(url, "plain, 1 rater", who="1", links=login_links(users[:1]),
+                              clients=1, seconds=300, each=single, mode="plain")  # fmt: skip
+        runs = []
+        for label, who, raters, mode, pace in (
+            (f"healthz, {many} clients", f"{many} at once", [], "htmx", 0.0),
+            (f"htmx, {many} raters", f"{many} at once", users[1:], "htmx", 0.0),
+            (f"plain, {many} raters", f"{many} at once", users[1:], "plain", 0.0),
+            (f"paced, {many} raters", f"{many}, every ~{args.pace:g} s", users[1:], "alternate",
+             args.pace),
+        ):  # fmt: skip
+            use, links = CpuUse(), login_links(raters)
+            with cpu_measured(master, env["DATABASE_URL"], use):
+                run = run_clients(url, label, who=who, links=links, clients=many,
+                                  seconds=args.seconds, each=10**9, mode=mode,
+                                  pace_s=pace)  # fmt: skip
+            run.cpu = use
+            runs.append(run)
+        server_log = services.log("gunicorn")
+    return Runs(ping_1, htmx_1, plain_1, *runs, server_log=server_log)
+
+
+@dataclass
+class Checks:
+    """The database after the runs, against what the clients were told."""
+
+    errors: list[str]  # the clients'
+    server_errors: int  # tracebacks in gunicorn's log
+    stored: int  # judgments stored during the runs
+    told: int  # answers the clients were told were stored
+    problems: dict[str, int]  # the seed's integrity checks
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.errors and not self.server_errors and self.stored == self.told
+            and not any(self.problems.values())
+        )  # fmt: skip
+
+
+def checked(runs: Runs, judgments_before: int) -> Checks:
+    from annotations.models import Judgment
+
+    checks = Checks(
+        errors=[error for run in runs.everyone for error in run.tally.errors],
+        server_errors=runs.server_log.count("Traceback"),
+        stored=Judgment.objects.count() - judgments_before,
+        told=sum(run.tally.stored for run in runs.raters),
+        problems=integrity_problems(),
+    )
+    for error in checks.errors[:10]:
+        print("client error:", error)
+    if checks.server_errors:
+        print(runs.server_log[-3000:])
+    return checks
+
+
+def findings(args: argparse.Namespace, runs: Runs) -> list[str]:
+    """The figures against their targets."""
+    many, pace_s = args.raters, args.pace
+    per_second = runs.htmx_many.tally.stored / runs.htmx_many.seconds
+    ping_rate = len(runs.ping_many.tally.ms["healthz"]) / runs.ping_many.seconds
+    next_1 = p99(runs.plain_1, "next")
+    ratio_1 = next_1 / p99(runs.ping_1, "healthz")
+    saturated = max(p99(runs.plain_many, "next"), p99(runs.htmx_many, "submit"))
+    unsaturated = max(p99(runs.paced, "next"), p99(runs.paced, "submit"))
+    return [
+        f"- Next task p99 with 1 rater: **{next_1:.1f} ms** ({ratio_1:.1f} times the "
+        f"baseline's p99; target < {TARGET_NEXT_1_MS} ms: "
+        f"{verdict(next_1 < TARGET_NEXT_1_MS)}).",
+        f"- {many} raters at once, p99 of next task and submit: **{saturated:.0f} ms** "
+        f"answering at once (saturated: a request waits for the ones queued before it), "
+        f"**{unsaturated:.0f} ms** answering every ~{pace_s:g} s (target < "
+        f"{TARGET_MANY_MS} ms: {verdict(saturated < TARGET_MANY_MS)} saturated, "
+        f"{verdict(unsaturated < TARGET_MANY_MS)} paced).",
+        f"- Judgments stored at saturation, through htmx: **{per_second:,.0f} per second** "
+        f"(target ≥ {TARGET_PER_S}: {verdict(per_second >= TARGET_PER_S)}); the baseline "
+        f"view answers {ping_rate:,.0f} requests per second to {many} clients. "
+        f"{TARGET_PER_S} a second on 2 cores leaves {2000 / TARGET_PER_S:.1f} ms of server "
+        f"CPU per judgment; an htmx answer takes {server_cpu_ms(runs.htmx_many):.1f} ms "
+        "(below).",
+    ]
+
+
+def section(
+    args: argparse.Namespace, shape: Shape, runs: Runs, checks: Checks, *, command: str,
+    seeded: str, judgments_per_item: int, judgments_before: int,
+) -> str:  # fmt: skip
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    workers = f"{args.workers} worker processes" + (
+        f" × {args.threads} threads (gthread)" if args.threads > 1 else " (sync)"
+    )
+    many, pace_s = args.raters, args.pace
+    return "\n".join(
+        [
+            "## Latency: next task and submit through gunicorn vs a minimal view",
+            "",
+            f"Run {when} on {machine()}, PostgreSQL {postgres_version()} on 127.0.0.1, gunicorn "
+            f"with {workers}, DEBUG off; the httpx clients (asyncio, one process) on the same "
+            "2 cores, shared with other work.",
+            f"Command: `{command}`",
+            "",
+            "Why 2 processes × 4 threads: two processes keep both cores busy (one Python "
+            "process uses one core at most), their threads overlap the waits on PostgreSQL, "
+            "and threads keep connections alive between requests, which sync workers close "
+            "after each one (`--workers` and `--threads` compare other choices).",
+            "",
+            f"Data, {seeded} ({database_mb():,.0f} MB database): {shape.samples:,} samples "
+            f"over {shape.checkpoints} checkpoints, {shape.raters:,} raters, "
+            f"{judgments_before:,} judgments before the runs, {judgments_per_item} "
+            "judgments per item. The raters are seeded ones with about "
+            f"{shape.judgments // shape.raters:,} judgments each behind them, logged in through "
+            "their login links. Each answers through htmx, as the page does (the answer's "
+            "response carries the next item), then as plain form posts, each followed by "
+            f"`GET /rate/` (1 rater: {args.single} judgments each way; {many} raters: "
+            f"{args.seconds:.0f} s each way, answering at once, so the server is saturated). "
+            f"Last, the {many} raters answer about every {pace_s:g} s each, the two ways in "
+            f"turn ({many / pace_s:.0f} judgments/s offered, many times a real crowd's pace).",
+            "",
+            "| request | raters | requests | p50 ms | p95 ms | p99 ms |",
+            "|---|---|---|---|---|---|",
+            *(row for run in runs.everyone for row in table_rows(run)),
+            "",
+            *findings(args, runs),
+            "",
+            "Where the CPU went (read from /proc for the gunicorn workers, their PostgreSQL "
+            "backends and the clients):",
+            "",
+            *(f"- {cpu_line(run)}." for run in (runs.htmx_many, runs.plain_many, runs.paced)),
+            "",
+            f"Checked in the database after the runs: {len(checks.errors)} client errors, "
+            f"{checks.server_errors} server errors; {checks.stored:,} judgments stored, "
+            f"{checks.told:,} answered as stored to the clients; "
+            + "; ".join(f"{label}: {count}" for label, count in checks.problems.items())
+            + (". All checks pass." if checks.ok else ". **Checks failed.**"),
+        ]
+    )
+
+
+def main() -> None:
+    args = arguments()
+    shape = Shape(samples=args.samples, judgments=args.judgments, raters=args.seed_raters)
     given_url = os.environ.get("DATABASE_URL", "")
     name = scratch_name("latency")
     seed_s = None if args.reuse else seed_scratch(name, shape)
@@ -360,129 +553,26 @@ def main() -> None:
     from django.core.management import call_command
 
     from annotations.models import Campaign, Judgment, Rater
-    from annotations.rating.login_links import login_token
 
     call_command("migrate", verbosity=0)  # a reused database may predate a migration
     campaign = Campaign.objects.get(slug="bench")
-    raters = Rater.objects.exclude(assignments__state="open").select_related("user")
-    tokens = [login_token(rater.user) for rater in raters.order_by("pk")[: args.raters + 1]]
+    raters = Rater.objects.exclude(assignments__state="open")
+    users = list(raters.order_by("pk").values_list("user_id", flat=True)[: args.raters + 1])
     judgments_before = Judgment.objects.count()
-    many, single, pace_s = args.raters, args.single, args.pace
-    collect_static(env)
-    with Services("latency") as services:
-        url = services.gunicorn(env, workers=args.workers, threads=args.threads)
-        master = services.processes[-1].pid
-        run_clients(url, "warm-up", who="8", tokens=[], clients=8, seconds=5, each=50)
-        ping_1 = run_clients(url, "healthz, 1 client", who="1", tokens=[], clients=1,
-                             seconds=60, each=single)  # fmt: skip
-        htmx_1 = run_clients(url, "htmx, 1 rater", who="1", tokens=tokens[:1], clients=1,
-                             seconds=300, each=single)  # fmt: skip
-        plain_1 = run_clients(url, "plain, 1 rater", who="1", tokens=tokens[:1], clients=1,
-                              seconds=300, each=single, mode="plain")  # fmt: skip
-        runs = []
-        for label, who, tokens_, mode, pace in (
-            (f"healthz, {many} clients", f"{many} at once", [], "htmx", 0.0),
-            (f"htmx, {many} raters", f"{many} at once", tokens[1:], "htmx", 0.0),
-            (f"plain, {many} raters", f"{many} at once", tokens[1:], "plain", 0.0),
-            (f"paced, {many} raters", f"{many}, every ~{pace_s:g} s", tokens[1:], "alternate",
-             pace_s),
-        ):  # fmt: skip
-            use = CpuUse()
-            with cpu_measured(master, env["DATABASE_URL"], use):
-                run = run_clients(url, label, who=who, tokens=tokens_, clients=many,
-                                  seconds=args.seconds, each=10**9, mode=mode,
-                                  pace_s=pace)  # fmt: skip
-            run.cpu = use
-            runs.append(run)
-        ping_many, htmx_many, plain_many, paced = runs
-        server_log = services.log("gunicorn")
+    runs = measure(args, env, users)
+    checks = checked(runs, judgments_before)
 
-    server_errors = server_log.count("Traceback")
-    stored = Judgment.objects.count() - judgments_before
-    rater_runs = [htmx_1, plain_1, htmx_many, plain_many, paced]
-    told = sum(run.tally.stored for run in rater_runs)
-    problems = integrity_problems()
-    errors = [error for run in [ping_1, ping_many, *rater_runs] for error in run.tally.errors]
-    for error in errors[:10]:
-        print("client error:", error)
-    if server_errors:
-        print(server_log[-3000:])
-    checks_ok = not errors and not server_errors and stored == told and not any(problems.values())
-
-    per_second = htmx_many.tally.stored / htmx_many.seconds
-    ping_rate = len(ping_many.tally.ms["healthz"]) / ping_many.seconds
-    next_1, ratio_1 = p99(plain_1, "next"), p99(plain_1, "next") / p99(ping_1, "healthz")
-    saturated = max(p99(plain_many, "next"), p99(htmx_many, "submit"))
-    unsaturated = max(p99(paced, "next"), p99(paced, "submit"))
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = f"DATABASE_URL={given_url} .venv/bin/python bench/latency.py"
     if (shape.samples, shape.judgments) != (Shape.samples, Shape.judgments):
         command += f" --samples {shape.samples} --judgments {shape.judgments}"
     seeded = f"seeded by `bench/seed.py` in {seed_s:.0f} s" if seed_s else "seeded by a last run"
-    workers = f"{args.workers} worker processes" + (
-        f" × {args.threads} threads (gthread)" if args.threads > 1 else " (sync)"
-    )
-    section = "\n".join(
-        [
-            "## Latency: next task and submit through gunicorn vs a minimal view",
-            "",
-            f"Run {when} on {machine()}, PostgreSQL {postgres_version()} on 127.0.0.1, gunicorn "
-            f"with {workers}, DEBUG off; the httpx clients (asyncio, one process) on the same "
-            "2 cores, shared with other work.",
-            f"Command: `{command}`",
-            "",
-            "Why 2 processes × 4 threads: two processes keep both cores busy (one Python "
-            "process uses one core at most), their threads overlap the waits on PostgreSQL, "
-            "and threads keep connections alive between requests, which sync workers close "
-            "after each one (`--workers` and `--threads` compare other choices).",
-            "",
-            f"Data, {seeded} ({database_mb():,.0f} MB database): {shape.samples:,} samples "
-            f"over {shape.checkpoints} checkpoints, {shape.raters:,} raters, "
-            f"{judgments_before:,} judgments before the runs, {campaign.judgments_per_item} "
-            "judgments per item. The raters are seeded ones with about "
-            f"{shape.judgments // shape.raters:,} judgments each behind them, logged in through "
-            "their login links. Each answers through htmx, as the page does (the answer's "
-            "response carries the next item), then as plain form posts, each followed by "
-            f"`GET /rate/` (1 rater: {single} judgments each way; {many} raters: "
-            f"{args.seconds:.0f} s each way, answering at once, so the server is saturated). "
-            f"Last, the {many} raters answer about every {pace_s:g} s each, the two ways in "
-            f"turn ({many / pace_s:.0f} judgments/s offered, many times a real crowd's pace).",
-            "",
-            "| request | raters | requests | p50 ms | p95 ms | p99 ms |",
-            "|---|---|---|---|---|---|",
-            *(row for run in (ping_1, htmx_1, plain_1) for row in table_rows(run)),
-            *(row for run in (ping_many, htmx_many, plain_many, paced) for row in table_rows(run)),
-            "",
-            f"- Next task p99 with 1 rater: **{next_1:.1f} ms** ({ratio_1:.1f} times the "
-            f"baseline's p99; target < {TARGET_NEXT_1_MS} ms: "
-            f"{verdict(next_1 < TARGET_NEXT_1_MS)}).",
-            f"- {many} raters at once, p99 of next task and submit: **{saturated:.0f} ms** "
-            f"answering at once (saturated: a request waits for the ones queued before it), "
-            f"**{unsaturated:.0f} ms** answering every ~{pace_s:g} s (target < "
-            f"{TARGET_MANY_MS} ms: {verdict(saturated < TARGET_MANY_MS)} saturated, "
-            f"{verdict(unsaturated < TARGET_MANY_MS)} paced).",
-            f"- Judgments stored at saturation, through htmx: **{per_second:,.0f} per second** "
-            f"(target ≥ {TARGET_PER_S}: {verdict(per_second >= TARGET_PER_S)}); the baseline "
-            f"view answers {ping_rate:,.0f} requests per second to {many} clients. "
-            f"{TARGET_PER_S} a second on 2 cores leaves {2000 / TARGET_PER_S:.1f} ms of server "
-            f"CPU per judgment; an htmx answer takes {server_cpu_ms(htmx_many):.1f} ms (below).",
-            "",
-            "Where the CPU went (read from /proc for the gunicorn workers, their PostgreSQL "
-            "backends and the clients):",
-            "",
-            *(f"- {cpu_line(run)}." for run in (htmx_many, plain_many, paced)),
-            "",
-            f"Checked in the database after the runs: {len(errors)} client errors, "
-            f"{server_errors} server errors; {stored:,} judgments stored, {told:,} answered as "
-            "stored to the clients; "
-            + "; ".join(f"{label}: {count}" for label, count in problems.items())
-            + (". All checks pass." if checks_ok else ". **Checks failed.**"),
-        ]
-    )
-    print(section)
+    text = section(args, shape, runs, checks, command=command, seeded=seeded,
+                   judgments_per_item=campaign.judgments_per_item,
+                   judgments_before=judgments_before)  # fmt: skip
+    print(text)
     if not args.no_readme:
-        write_section("latency", section)
-    if not checks_ok:
+        write_section("latency", text)
+    if not checks.ok:
         sys.exit("the checks after the runs failed")
 
 

@@ -18,11 +18,14 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
-from drills import (
+from drills.common import (
+    Accounting,
     RaterRecord,
     account,
     app_on_private_redis,
+    database_name,
     finish,
     seed_campaign,
     simulate_raters,
@@ -42,7 +45,7 @@ READING_S = 27  # a person's mean time per solution in the paper; the simulated 
 CHECKPOINTS = 9  # as in the paper's campaign
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=300)
@@ -52,11 +55,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--no-readme", action="store_true")
-    args = parser.parse_args()
-    shown = os.environ.get("DATABASE_URL", "")
-    base = base_database_url()
-    name = f"{base.rsplit('/', 1)[1]}_drill_load"
+    return parser.parse_args()
 
+
+@dataclass
+class Load:
+    """What a load run saw: its campaign, what the clients recorded against what is stored, the
+    client processes' exit statuses and failures, and gunicorn's log."""
+
+    version: str  # PostgreSQL's
+    problems: int
+    items: int
+    processes: int
+    seen: RaterRecord
+    tally: Accounting
+    exits: list[int]
+    notes: list[str]
+    gunicorn_log: str
+
+
+def run_load(args: argparse.Namespace) -> Load:
+    """The app and its campaign in a scratch database, the raters in ``simulate_raters``
+    processes until they stop; the database dropped afterwards."""
+    base = base_database_url()
+    name = database_name(base, "load")
     # enough items and problems that no rater runs out: twice what the pace allows
     per_rater = args.seconds / (READING_S * args.time_scale + 0.2)
     problems = max(100, math.ceil(2 * per_rater), math.ceil(args.raters * per_rater / 18))
@@ -88,54 +110,56 @@ def main() -> None:
         tally = account(campaign, seen.confirmed)
         gunicorn_log = services.log("gunicorn")
     drop_database(base, name)
+    return Load(version, problems, items, processes, seen, tally, exits, notes, gunicorn_log)
 
-    server_errors = seen.server_errors
-    first, last = min(seen.answered_at), max(seen.answered_at)
-    span = max(last - first, 1e-9)
-    rate = len(seen.answered_at) / span
-    requests = sum(seen.statuses.values())
-    latency = sorted(seen.answer_ms)
-    p50, p95, p99 = (
-        latency[min(len(latency) - 1, int(q * len(latency)))] for q in (0.5, 0.95, 0.99)
-    )
-    statuses = ", ".join(f"{code}: {n:,}" for code, n in sorted(seen.statuses.items()))
-    timeouts_in_log = gunicorn_log.count("WORKER TIMEOUT")
-    tracebacks_in_log = gunicorn_log.count("Traceback")
-    checks = {
-        "5xx responses": server_errors == 0,
+
+def checks(load: Load) -> dict[str, bool]:
+    seen, tally = load.seen, load.tally
+    timeouts = load.gunicorn_log.count("WORKER TIMEOUT")
+    tracebacks = load.gunicorn_log.count("Traceback")
+    return {
+        "5xx responses": seen.server_errors == 0,
         "lost connections": seen.lost_connections == 0,
         "confirmed answers missing from the database": tally.lost == 0,
         "verdicts changed": tally.changed == 0,
         "judgments beyond one per assignment": tally.duplicated == 0,
         "half-written assignments": tally.half_written == 0,
         "item counts": tally.items_off == 0,
-        "raters stopped by an error": seen.stopped == 0 and not any(exits),
-        "gunicorn worker timeouts and tracebacks": timeouts_in_log == tracebacks_in_log == 0,
+        "raters stopped by an error": seen.stopped == 0 and not any(load.exits),
+        "gunicorn worker timeouts and tracebacks": timeouts == tracebacks == 0,
     }
-    passed = all(checks.values()) and tally.confirmed > 0
-    pace = f"{READING_S * args.time_scale:.1f} s"
-    command = (
-        f"DATABASE_URL={shown} .venv/bin/python bench/load.py --raters {args.raters} --seconds "
-        f"{args.seconds:g} --time-scale {args.time_scale:g} --client-processes {processes} "
-        f"--workers {args.workers} --threads {args.threads}"
+
+
+def section(args: argparse.Namespace, load: Load, command: str) -> tuple[str, bool]:
+    """The README's section, and whether the run passed."""
+    seen, tally = load.seen, load.tally
+    first, last = min(seen.answered_at), max(seen.answered_at)
+    span = max(last - first, 1e-9)
+    requests = sum(seen.statuses.values())
+    latency = sorted(seen.answer_ms)
+    p50, p95, p99 = (
+        latency[min(len(latency) - 1, int(q * len(latency)))] for q in (0.5, 0.95, 0.99)
     )
-    section = "\n".join([
+    statuses = ", ".join(f"{code}: {n:,}" for code, n in sorted(seen.statuses.items()))
+    checked = checks(load)
+    passed = all(checked.values()) and tally.confirmed > 0
+    pace = f"{READING_S * args.time_scale:.1f} s"
+    text = "\n".join([
         f"## Load: {args.raters} simulated raters for {args.seconds:g} s",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}, "
-        f"PostgreSQL {version} and a private redis-server on 127.0.0.1; the load's clients on "
-        "the same machine.",
+        f"PostgreSQL {load.version} and a private redis-server on 127.0.0.1; the load's "
+        "clients on the same machine.",
         f"Command: `{command}`",
         "",
         f"The app as deployed: gunicorn ({args.workers} workers × {args.threads} threads, "
-        f"DEBUG off), a Celery worker and beat. One live campaign of {items:,} items "
-        f"({CHECKPOINTS} checkpoints × {problems:,} problems × helpful/sneaky × "
-        "correct/incorrect). "
-        f"{args.raters} raters in {processes} `simulate_raters` processes, all at once from the "
-        f"start, each logging in by its login link, consenting, answering the practice items, "
-        f"then judging session after session; each solution read for {args.time_scale:g} of a "
-        f"person's time (about {pace} instead of {READING_S} s), so the load is "
-        f"{1 / args.time_scale:g} times that of {args.raters} people judging.",
+        f"DEBUG off), a Celery worker and beat. One live campaign of {load.items:,} items "
+        f"({CHECKPOINTS} checkpoints × {load.problems:,} problems × helpful/sneaky × "
+        f"correct/incorrect). {args.raters} raters in {load.processes} `simulate_raters` "
+        "processes, all at once from the start, each logging in by its login link, consenting, "
+        "answering the practice items, then judging session after session; each solution read "
+        f"for {args.time_scale:g} of a person's time (about {pace} instead of {READING_S} s), "
+        f"so the load is {1 / args.time_scale:g} times that of {args.raters} people judging.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -147,24 +171,37 @@ def main() -> None:
         f"| … stored without a confirmation the client saw | {tally.unconfirmed:,} |",
         f"| … half-written assignments; items whose count disagrees | {tally.half_written:,}; "
         f"{tally.items_off:,} |",
-        f"| answers per second (first to last answer) | {rate:,.1f} |",
+        f"| answers per second (first to last answer) | {len(seen.answered_at) / span:,.1f} |",
         f"| HTTP responses | {requests:,} (about {requests / span:,.0f}/s) |",
         f"| responses by status | {statuses} |",
-        f"| **5xx responses** | **{server_errors:,}** |",
+        f"| **5xx responses** | **{seen.server_errors:,}** |",
         f"| lost connections | {seen.lost_connections:,} |",
         f"| answer round trip (POST, redirect, next page) p50 / p95 / p99 / max | {p50:,} / "
         f"{p95:,} / {p99:,} / {latency[-1]:,} ms |",
         f"| mean round trip | {statistics.mean(latency):,.0f} ms |",
-        f"| gunicorn worker timeouts / tracebacks in its log | {timeouts_in_log} / "
-        f"{tracebacks_in_log} |",
+        f"| gunicorn worker timeouts / tracebacks in its log | "
+        f"{load.gunicorn_log.count('WORKER TIMEOUT')} / {load.gunicorn_log.count('Traceback')} |",
         "",
-        *[note + "\n" for note in notes],
+        *[note + "\n" for note in load.notes],
         f"**{'PASS' if passed else 'FAIL'}**"
-        + ("" if passed else ": " + ", ".join(k for k, ok in checks.items() if not ok)),
+        + ("" if passed else ": " + ", ".join(k for k, ok in checked.items() if not ok)),
     ])  # fmt: skip
-    print(section)
+    return text, passed
+
+
+def main() -> None:
+    args = arguments()
+    shown = os.environ.get("DATABASE_URL", "")
+    load = run_load(args)
+    command = (
+        f"DATABASE_URL={shown} .venv/bin/python bench/load.py --raters {args.raters} --seconds "
+        f"{args.seconds:g} --time-scale {args.time_scale:g} --client-processes "
+        f"{load.processes} --workers {args.workers} --threads {args.threads}"
+    )
+    text, passed = section(args, load, command)
+    print(text)
     if not args.no_readme:
-        write_section("load", section)
+        write_section("load", text)
     sys.exit(0 if passed else 1)
 
 

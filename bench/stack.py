@@ -79,7 +79,8 @@ def _maintenance(url: str) -> str:
 
 
 def app_env(database_url: str, redis_url: str) -> dict[str, str]:
-    """The app as deployed: DEBUG off, so an error page is what a rater would see."""
+    """The app as deployed: DEBUG off, so an error page is what a rater would see. Its watched
+    directories are the scripts' own, in the temporary folder."""
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -91,6 +92,7 @@ def app_env(database_url: str, redis_url: str) -> dict[str, str]:
         "HTTPS_ONLY": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        "WATCHED_DIRECTORY_ROOT": tempfile.gettempdir(),
     }
 
 

@@ -263,7 +263,7 @@ CELERY_TASK_TIME_LIMIT = 11 * 60
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis away for a while (bench/drills.py redis-outage): workers keep reconnecting however long
+# Redis away for a while (bench/drill.py redis-outage): workers keep reconnecting however long
 # it takes, instead of exiting after 100 tries; a task running when it went away finishes (it is
 # safe to run twice should the broker hand it out again).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

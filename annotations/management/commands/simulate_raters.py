@@ -28,7 +28,7 @@ from annotations.simulation import clock
 from annotations.simulation.rater import RaterProfile, judge
 
 _FIELD = re.compile(r'name="(?P<name>csrfmiddlewaretoken|assignment)" value="(?P<value>[^"]+)"')
-_BLOCK = re.compile(r'data-testid="(?P<name>problem|solution)">(?P<text>.*?)</div>', re.DOTALL)
+_BLOCK = re.compile(r'data-testid="(?P<name>problem|solution)"[^>]*>(?P<text>.*?)</div>', re.DOTALL)
 # a patient rater reloads the page once a second for this long before giving up
 PATIENCE_S = 300
 MIN_JUDGMENTS_FOR_WIDTH = 10  # per checkpoint and role
